@@ -1,1 +1,2 @@
-export {};
+export { controllerConfigSchema, controllerOpsPort, type ControllerConfig } from './config.js';
+export { createControllerDaemon } from './daemon.js';

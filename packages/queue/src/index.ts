@@ -1,1 +1,2 @@
-export {};
+export { queueConfigSchema, queueOpsPort, type QueueConfig } from './config.js';
+export { createQueueDaemon } from './daemon.js';

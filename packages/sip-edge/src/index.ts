@@ -1,1 +1,2 @@
-export {};
+export { sipEdgeConfigSchema, sipEdgeOpsPort, type SipEdgeConfig } from './config.js';
+export { createSipEdgeDaemon } from './daemon.js';

@@ -1,1 +1,7 @@
-export {};
+export {
+  workerConfigSchema,
+  workerOpsPort,
+  workerRequiredWhen,
+  type WorkerConfig,
+} from './config.js';
+export { createWorkerDaemon } from './daemon.js';

@@ -1,0 +1,37 @@
+import {
+  SecretString,
+  Type,
+  amqpConfigSchema,
+  daemonConfigProperties,
+  kvConfigSchema,
+  sqlConfigSchema,
+  type ConfigOf,
+} from '@switchboard/runtime';
+
+export const sipEdgeOpsPort = 9403;
+
+/** The SIP edge's configuration; each field's variable is `SWB_` + its path in UPPER_SNAKE. */
+export const sipEdgeConfigSchema = Type.Object({
+  ...daemonConfigProperties(sipEdgeOpsPort),
+  drachtio: Type.Object({
+    host: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'drachtio-server control address; unset: wait, unready, until configured',
+      }),
+    ),
+    port: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      default: 9022,
+      description: 'drachtio-server control port',
+    }),
+    // drachtio-server ships with this shared secret; production configs override it.
+    secret: SecretString({ default: 'cymru', description: 'drachtio-server shared secret' }),
+  }),
+  sql: sqlConfigSchema(),
+  kv: kvConfigSchema(),
+  amqp: amqpConfigSchema(),
+});
+
+export type SipEdgeConfig = ConfigOf<typeof sipEdgeConfigSchema>;

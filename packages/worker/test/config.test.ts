@@ -1,0 +1,75 @@
+import { ConfigError, Secret, describeConfig, loadConfig } from '@switchboard/runtime';
+import { describe, expect, it } from 'vitest';
+import { workerConfigSchema, workerRequiredWhen } from '../src/index.js';
+
+const base = {
+  SWB_NODE_ID: 'worker-1',
+  SWB_REDIS_URL: 'redis://127.0.0.1:6379',
+  SWB_SQL_PRIMARY: 'mysql://root@127.0.0.1:3306',
+};
+
+function load(env: Record<string, string>) {
+  return loadConfig(workerConfigSchema, {
+    env: { ...base, ...env },
+    requiredWhen: workerRequiredWhen,
+  });
+}
+
+function issuesOf(env: Record<string, string>): string {
+  try {
+    load(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('worker config', () => {
+  it('defaults the ops port to 9402 and the blob driver to posix', () => {
+    const { config } = load({ SWB_BLOB_ROOT: '/var/lib/switchboard' });
+    expect(config.ops.port).toBe(9402);
+    expect(config.blob).toMatchObject({ driver: 'posix', root: '/var/lib/switchboard' });
+  });
+
+  it('requires blob.root for the posix driver', () => {
+    expect(issuesOf({})).toContain('SWB_BLOB_ROOT is required when SWB_BLOB_DRIVER is "posix"');
+  });
+
+  it('requires every S3 setting for the s3 driver, naming each variable', () => {
+    const message = issuesOf({ SWB_BLOB_DRIVER: 's3', SWB_BLOB_S3_REGION: 'eu-west-1' });
+    for (const env of [
+      'SWB_BLOB_S3_ENDPOINT',
+      'SWB_BLOB_S3_BUCKET',
+      'SWB_BLOB_S3_ACCESS_KEY_ID',
+      'SWB_BLOB_S3_SECRET_ACCESS_KEY',
+    ]) {
+      expect(message).toContain(`${env} is required when SWB_BLOB_DRIVER is "s3"`);
+    }
+    expect(message).not.toContain('SWB_BLOB_S3_REGION');
+    expect(message).not.toContain('SWB_BLOB_ROOT');
+  });
+
+  it('reads the S3 settings from their variables, the secret key as a Secret', () => {
+    const { config } = load({
+      SWB_BLOB_DRIVER: 's3',
+      SWB_BLOB_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      SWB_BLOB_S3_REGION: 'us-east-1',
+      SWB_BLOB_S3_BUCKET: 'recordings',
+      SWB_BLOB_S3_ACCESS_KEY_ID: 'AKIA',
+      SWB_BLOB_S3_SECRET_ACCESS_KEY: 'shh',
+      SWB_BLOB_S3_FORCE_PATH_STYLE: 'true',
+    });
+    expect(config.blob.s3).toMatchObject({ bucket: 'recordings', forcePathStyle: true });
+    expect(config.blob.s3.secretAccessKey).toBeInstanceOf(Secret);
+    expect(config.blob.s3.secretAccessKey?.reveal()).toBe('shh');
+  });
+
+  it('requires the Redis and SQL primary addresses, with no default', () => {
+    const rows = describeConfig(workerConfigSchema);
+    expect(rows.filter((row) => row.required).map((row) => row.env)).toEqual([
+      'SWB_REDIS_URL',
+      'SWB_SQL_PRIMARY',
+    ]);
+  });
+});
