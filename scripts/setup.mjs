@@ -21,6 +21,8 @@ const debianPackages = [
   { name: 'redis-tools', provides: '/usr/bin/redis-cli' },
   { name: 'rabbitmq-server', provides: '/usr/lib/rabbitmq/bin/rabbitmq-server' },
   { name: 'sip-tester', provides: '/usr/bin/sipp' },
+  // No Docker engine runs here; the compose file is validated with compose v1's `config`.
+  { name: 'docker-compose', provides: '/usr/bin/docker-compose' },
 ];
 
 const minimumNode = [20, 19];

@@ -1,1 +1,56 @@
-export {};
+export type { Endpoint, SandboxInfo, SandboxOptions, SqlNodeInfo } from './types.js';
+export {
+  SandboxError,
+  SandboxErrorCode,
+  SandboxStartError,
+  SandboxTimeoutError,
+  type SandboxErrorOptions,
+} from './errors.js';
+export {
+  CLUSTER_BUS_OFFSET,
+  DEFAULT_PORT_BASE,
+  PORT_OFFSETS,
+  SERVER_NAMES,
+  defaultSandboxRoot,
+  repositoryRoot,
+  type ServerName,
+} from './layout.js';
+export {
+  down,
+  ensureUp,
+  readSandboxInfo,
+  reset,
+  sandboxInfo,
+  status,
+  up,
+  type DownOptions,
+  type DownResult,
+  type ServerHealth,
+  type ServerStatus,
+  type StatusOptions,
+  type UpResult,
+} from './sandbox.js';
+export { sandboxOptionsFromEnv } from './env.js';
+export {
+  gtidLag,
+  pauseReplicaSqlThread,
+  replicaGtidLag,
+  resumeReplicaSqlThread,
+  setReplicaDelay,
+  startReplica,
+  stopReplica,
+  waitForReplicaCatchUp,
+  type FaultOptions,
+  type ReplicaLag,
+} from './mariadb.js';
+export { killClusterPrimary, startClusterNode } from './redis.js';
+export { rabbitmqctl, restartRabbitMq } from './rabbitmq.js';
+export {
+  DAEMONS,
+  daemonDefaults,
+  daemonEntry,
+  daemonEnvironment,
+  daemonLogFile,
+  daemonOpsPort,
+  type DaemonSpec,
+} from './platform.js';

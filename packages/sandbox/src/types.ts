@@ -26,14 +26,29 @@ export interface SandboxInfo {
     readonly replicas: readonly SqlNodeInfo[];
   };
   readonly redis: Endpoint & { readonly url: string };
-  readonly redisCluster: { readonly nodes: readonly Endpoint[] };
-  readonly rabbitmq: Endpoint & { readonly url: string };
+  readonly redisCluster: {
+    readonly nodes: readonly Endpoint[];
+    /** `cluster-node-timeout`: a failover completes a few seconds after this. */
+    readonly nodeTimeoutMs: number;
+  };
+  readonly rabbitmq: Endpoint & {
+    readonly url: string;
+    /** Erlang node name of the sandbox's own RabbitMQ (not the machine's). */
+    readonly nodeName: string;
+  };
+  /**
+   * An s3rver instance. With @aws-sdk/client-s3's default checksum settings, a streamed
+   * PutObject to s3rver stores the aws-chunked framing inside the object, so clients must set
+   * `requestChecksumCalculation: 'WHEN_REQUIRED'` and `responseChecksumValidation: 'WHEN_REQUIRED'`.
+   */
   readonly s3: {
     readonly endpoint: string;
     readonly region: string;
     readonly accessKeyId: string;
     readonly secretAccessKey: string;
     readonly forcePathStyle: true;
+    /** A bucket created when the server starts (the daemons' default under `npm start`). */
+    readonly bucket: string;
   };
 }
 

@@ -1,0 +1,97 @@
+import { join } from 'node:path';
+import { LOOPBACK, PORT_OFFSETS } from './layout.js';
+import type { SandboxInfo } from './types.js';
+
+/** One daemon `npm start` runs. A second controller is one more row. */
+export interface DaemonSpec {
+  /** Names the daemon in output and its log file, `<root>/logs/<name>.log`. */
+  readonly name: string;
+  /** The workspace package whose `dist/main.js` is the daemon, e.g. `controller`. */
+  readonly packageName: string;
+  /** SWB_NODE_ID. */
+  readonly nodeId: string;
+  /** Its ops endpoint (readyz, healthz, metrics) listens on port base + this. */
+  readonly opsPortOffset: number;
+}
+
+/** The daemons of the platform, in start order (base+51 is kept for a second controller). */
+export const DAEMONS: readonly DaemonSpec[] = [
+  {
+    name: 'controller',
+    packageName: 'controller',
+    nodeId: 'controller-1',
+    opsPortOffset: PORT_OFFSETS.daemons,
+  },
+  {
+    name: 'queue',
+    packageName: 'queue',
+    nodeId: 'queue-1',
+    opsPortOffset: PORT_OFFSETS.daemons + 2,
+  },
+  {
+    name: 'worker',
+    packageName: 'worker',
+    nodeId: 'worker-1',
+    opsPortOffset: PORT_OFFSETS.daemons + 3,
+  },
+  {
+    name: 'sip-edge',
+    packageName: 'sip-edge',
+    nodeId: 'sip-edge-1',
+    opsPortOffset: PORT_OFFSETS.daemons + 4,
+  },
+];
+
+export function daemonOpsPort(info: Pick<SandboxInfo, 'portBase'>, daemon: DaemonSpec): number {
+  return info.portBase + daemon.opsPortOffset;
+}
+
+/** `packages/<package>/dist/main.js` under the checkout. */
+export function daemonEntry(repoRoot: string, daemon: DaemonSpec): string {
+  return join(repoRoot, 'packages', daemon.packageName, 'dist', 'main.js');
+}
+
+export function daemonLogFile(info: Pick<SandboxInfo, 'root'>, daemon: DaemonSpec): string {
+  return join(info.root, 'logs', `${daemon.name}.log`);
+}
+
+/**
+ * The environment a daemon gets from the sandbox (pure). The daemons' config schemas map a
+ * camelCase path to SWB_ + UPPER_SNAKE (`sql.primary` → `SWB_SQL_PRIMARY`).
+ */
+export function daemonDefaults(info: SandboxInfo, daemon: DaemonSpec): Record<string, string> {
+  return {
+    SWB_NODE_ID: daemon.nodeId,
+    SWB_LOG_LEVEL: 'info',
+    SWB_OPS_HOST: LOOPBACK,
+    SWB_OPS_PORT: String(daemonOpsPort(info, daemon)),
+    SWB_SQL_PRIMARY: info.mariadb.primary.uri,
+    SWB_SQL_REPLICAS: info.mariadb.replicas.map((r) => r.uri).join(','),
+    SWB_REDIS_URL: info.redis.url,
+    SWB_KV_NODES: info.redisCluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+    SWB_AMQP_URLS: info.rabbitmq.url,
+    SWB_BLOB_DRIVER: 'posix',
+    SWB_BLOB_ROOT: join(info.root, 'blobs'),
+    SWB_BLOB_S3_ENDPOINT: info.s3.endpoint,
+    SWB_BLOB_S3_REGION: info.s3.region,
+    SWB_BLOB_S3_BUCKET: info.s3.bucket,
+    SWB_BLOB_S3_ACCESS_KEY_ID: info.s3.accessKeyId,
+    SWB_BLOB_S3_SECRET_ACCESS_KEY: info.s3.secretAccessKey,
+  };
+}
+
+/**
+ * The daemon's whole environment: the sandbox's defaults under the user's own environment, so a
+ * user who exports SWB_SQL_PRIMARY (say) runs the same daemons against an external server.
+ */
+export function daemonEnvironment(
+  info: SandboxInfo,
+  daemon: DaemonSpec,
+  userEnv: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const env: Record<string, string> = { ...daemonDefaults(info, daemon) };
+  for (const [key, value] of Object.entries(userEnv)) {
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}

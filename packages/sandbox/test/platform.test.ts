@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { infoFromLayout, sandboxLayout } from '../src/layout.js';
+import {
+  DAEMONS,
+  daemonDefaults,
+  daemonEntry,
+  daemonEnvironment,
+  daemonLogFile,
+  daemonOpsPort,
+  type DaemonSpec,
+} from '../src/platform.js';
+
+const info = infoFromLayout(sandboxLayout('/repo/.sandbox', 17400));
+
+function daemon(name: string): DaemonSpec {
+  const spec = DAEMONS.find((d) => d.name === name);
+  if (spec === undefined) throw new Error(`no daemon ${name}`);
+  return spec;
+}
+
+describe('daemons under npm start', () => {
+  it('run controller, queue, worker and sip-edge on their own ops ports', () => {
+    expect(DAEMONS.map((d) => [d.name, daemonOpsPort(info, d)])).toEqual([
+      ['controller', 17450],
+      ['queue', 17452],
+      ['worker', 17453],
+      ['sip-edge', 17454],
+    ]);
+    expect(new Set(DAEMONS.map((d) => d.nodeId)).size).toBe(DAEMONS.length);
+  });
+
+  it('start from each package build and log to the sandbox logs folder', () => {
+    expect(daemonEntry('/repo', daemon('sip-edge'))).toBe('/repo/packages/sip-edge/dist/main.js');
+    expect(daemonLogFile(info, daemon('worker'))).toBe('/repo/.sandbox/logs/worker.log');
+  });
+});
+
+describe('daemon environment', () => {
+  it('points a daemon at every sandbox server', () => {
+    expect(daemonDefaults(info, daemon('controller'))).toEqual({
+      SWB_NODE_ID: 'controller-1',
+      SWB_LOG_LEVEL: 'info',
+      SWB_OPS_HOST: '127.0.0.1',
+      SWB_OPS_PORT: '17450',
+      SWB_SQL_PRIMARY: 'mysql://root@127.0.0.1:17400',
+      SWB_SQL_REPLICAS: 'mysql://root@127.0.0.1:17401,mysql://root@127.0.0.1:17402',
+      SWB_REDIS_URL: 'redis://127.0.0.1:17410',
+      SWB_KV_NODES:
+        '127.0.0.1:17420,127.0.0.1:17421,127.0.0.1:17422,127.0.0.1:17423,127.0.0.1:17424,127.0.0.1:17425',
+      SWB_AMQP_URLS: 'amqp://guest:guest@127.0.0.1:17430',
+      SWB_BLOB_DRIVER: 'posix',
+      SWB_BLOB_ROOT: '/repo/.sandbox/blobs',
+      SWB_BLOB_S3_ENDPOINT: 'http://127.0.0.1:17440',
+      SWB_BLOB_S3_REGION: 'us-east-1',
+      SWB_BLOB_S3_BUCKET: 'switchboard',
+      SWB_BLOB_S3_ACCESS_KEY_ID: 'S3RVER',
+      SWB_BLOB_S3_SECRET_ACCESS_KEY: 'S3RVER',
+    });
+  });
+
+  it('gives each daemon its own node id and ops port', () => {
+    const env = daemonDefaults(info, daemon('worker'));
+    expect(env.SWB_NODE_ID).toBe('worker-1');
+    expect(env.SWB_OPS_PORT).toBe('17453');
+  });
+
+  it('lets the user environment win, so the daemons can run against external servers', () => {
+    const env = daemonEnvironment(info, daemon('queue'), {
+      SWB_AMQP_URLS: 'amqp://broker.example:5672',
+      SWB_LOG_LEVEL: 'debug',
+      PATH: '/usr/bin',
+      UNSET: undefined,
+    });
+    expect(env.SWB_AMQP_URLS).toBe('amqp://broker.example:5672');
+    expect(env.SWB_LOG_LEVEL).toBe('debug');
+    expect(env.SWB_REDIS_URL).toBe('redis://127.0.0.1:17410');
+    expect(env.PATH).toBe('/usr/bin');
+    expect('UNSET' in env).toBe(false);
+  });
+});
