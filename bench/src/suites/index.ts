@@ -1,0 +1,5 @@
+import type { BenchSuite } from '../harness.js';
+import { runtimeSuite } from './runtime.js';
+
+/** Every suite `npm run bench` knows, in the order it runs them. */
+export const suites: readonly BenchSuite[] = [runtimeSuite];
