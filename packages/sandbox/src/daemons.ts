@@ -76,16 +76,34 @@ export async function startDaemons(
   );
 }
 
-function httpStatus(url: string, timeoutMs: number): Promise<number> {
+function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
   return new Promise((resolvePromise, reject) => {
     const req = request(url, { timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolvePromise(res.statusCode ?? 0);
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+      });
+      res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
+}
+
+/** `drachtio: no drachtio-server: …; sql.primary: connect ECONNREFUSED` from a /readyz body. */
+export function unreadyReasons(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as {
+      dependencies?: { name?: string; ok?: boolean; error?: string }[];
+    };
+    const failing = (parsed.dependencies ?? []).filter((d) => d.ok === false);
+    if (failing.length === 0) return undefined;
+    return failing.map((d) => `${d.name ?? '?'}: ${d.error ?? 'not ok'}`).join('; ');
+  } catch {
+    return undefined; // not our JSON: the status code alone says enough
+  }
 }
 
 export type DaemonReadiness =
@@ -106,9 +124,10 @@ export async function waitDaemonReady(
     if (reason !== undefined) return { state: 'exited', reason };
     for (const path of ['/readyz', '/healthz']) {
       try {
-        const code = await httpStatus(`${base}${path}`, 1000);
+        const { status: code, body } = await httpGet(`${base}${path}`, 1000);
         if (code === 200) return { state: 'ready', path, afterMs: performance.now() - startedAt };
-        lastAnswer = `${path} answered ${code}`;
+        const reasons = unreadyReasons(body);
+        lastAnswer = `${path} answered ${code}${reasons === undefined ? '' : `: ${reasons}`}`;
         if (code !== 404) break; // it has /readyz and is not ready yet
       } catch (error) {
         lastAnswer = error instanceof Error ? error.message : String(error);

@@ -342,7 +342,7 @@ export async function killServer(server: ServerPaths): Promise<number | undefine
  * Pids of Erlang port mappers listening on our epmd port (found through their arguments or
  * ERL_EPMD_PORT). Catches an epmd that an Erlang node started on its own, which has no pid file.
  */
-export async function findEpmdPids(port: number): Promise<number[]> {
+export async function findEpmdPids(port: number, ownerRoot: string): Promise<number[]> {
   let entries: string[];
   try {
     entries = await readdir('/proc');
@@ -359,7 +359,11 @@ export async function findEpmdPids(port: number): Promise<number[]> {
       const byArg = portArg >= 0 && cmd[portArg + 1] === String(port);
       const environ = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
       const byEnv = environ.includes(`ERL_EPMD_PORT=${port}`) && portArg < 0;
-      if (byArg || byEnv) found.push(Number(entry));
+      // An epmd our RabbitMQ node started inherits its environment, whose paths lie under our
+      // folder; one on the same port without them belongs to someone else (another checkout's
+      // sandbox) and is not ours to stop.
+      const ours = environ.some((variable) => variable.includes(`=${ownerRoot}/`));
+      if ((byArg || byEnv) && ours) found.push(Number(entry));
     } catch {
       // The process went away, or is not readable: not ours.
     }

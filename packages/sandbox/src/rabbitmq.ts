@@ -255,7 +255,7 @@ export async function upRabbitMq(layout: SandboxLayout, ctx: StartContext): Prom
   await ensureRabbit(layout, ctx);
 }
 
-/** Stops our RabbitMQ node, then our epmd, and any epmd an Erlang node started on our port. */
+/** Stops our RabbitMQ node, then our epmd, and any epmd our Erlang node started on our port. */
 export async function downRabbitMq(
   layout: SandboxLayout,
   which: { readonly rabbitmq: boolean; readonly epmd: boolean },
@@ -265,7 +265,7 @@ export async function downRabbitMq(
   let epmd: StopOutcome = 'not-running';
   if (which.epmd) {
     epmd = await stopServer(layout.epmd, timeoutMs);
-    for (const stray of await findEpmdPids(layout.epmd.port)) {
+    for (const stray of await findEpmdPids(layout.epmd.port, layout.root)) {
       const outcome = await stopPid(stray, 5000);
       if (outcome !== 'not-running') epmd = outcome;
     }

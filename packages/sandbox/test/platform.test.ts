@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { unreadyReasons } from '../src/daemons.js';
 import { infoFromLayout, sandboxLayout } from '../src/layout.js';
 import {
   DAEMONS,
@@ -76,5 +77,26 @@ describe('daemon environment', () => {
     expect(env.SWB_REDIS_URL).toBe('redis://127.0.0.1:17410');
     expect(env.PATH).toBe('/usr/bin');
     expect('UNSET' in env).toBe(false);
+  });
+});
+
+describe('unreadyReasons', () => {
+  it('names each failing dependency with its error from a /readyz body', () => {
+    const body = JSON.stringify({
+      status: 'unready',
+      dependencies: [
+        { name: 'drachtio', ok: false, error: 'no drachtio-server: SWB_DRACHTIO_HOST is not set' },
+        { name: 'sql.primary', ok: true },
+        { name: 'kv', ok: false },
+      ],
+    });
+    expect(unreadyReasons(body)).toBe(
+      'drachtio: no drachtio-server: SWB_DRACHTIO_HOST is not set; kv: not ok',
+    );
+  });
+
+  it('gives nothing for a body that is not a readiness report', () => {
+    expect(unreadyReasons('<html>busy</html>')).toBeUndefined();
+    expect(unreadyReasons(JSON.stringify({ status: 'closing' }))).toBeUndefined();
   });
 });
