@@ -1,1 +1,1 @@
-export {};
+// The public surface of @switchboard/storage: every export is named here.
