@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The sandbox's command line: `npm run sandbox -- up|down|status|reset|start`, and `npm start`.
 // The only module of this package that reads the environment, prints or exits.
+import { join } from 'node:path';
 import {
   builtDaemons,
   startDaemons,
@@ -11,7 +12,8 @@ import {
 import { sandboxOptionsFromEnv } from './env.js';
 import { SandboxError } from './errors.js';
 import { repositoryRoot } from './layout.js';
-import { daemonEntry } from './platform.js';
+import { MIGRATE_ENTRY, daemonEntry, migrateEnvironment } from './platform.js';
+import { elapsed, run } from './process.js';
 import { down, ensureUp, reset, status, type ServerStatus } from './sandbox.js';
 import type { SandboxInfo, SandboxOptions } from './types.js';
 
@@ -99,6 +101,26 @@ async function commandStatus(options: SandboxOptions): Promise<number> {
   return unhealthy.length === 0 ? 0 : 1;
 }
 
+/** Runs `npm run migrate`'s command against the platform database; false when it failed. */
+async function migrateSchema(info: SandboxInfo, repoRoot: string): Promise<boolean> {
+  const startedAt = performance.now();
+  try {
+    const { stdout } = await run(process.execPath, [join(repoRoot, MIGRATE_ENTRY), 'migrate'], {
+      env: migrateEnvironment(info, process.env),
+      cwd: repoRoot,
+      timeoutMs: 120_000,
+    });
+    for (const line of stdout.trim().split('\n')) log(`migrate: ${line}`);
+    log(`migrate: done in ${elapsed(startedAt)}`);
+    return true;
+  } catch (error) {
+    log(
+      `migrate: failed; no daemon started\n${error instanceof Error ? error.message : String(error)}`,
+    );
+    return false;
+  }
+}
+
 async function commandStart(options: SandboxOptions, downAfter: boolean): Promise<number> {
   const info = await commandUp(options);
   const repoRoot = repositoryRoot();
@@ -112,6 +134,9 @@ async function commandStart(options: SandboxOptions, downAfter: boolean): Promis
     );
     return 0;
   }
+  // The schema first: daemons start on tables that exist.
+  const migrated = await migrateSchema(info, repoRoot);
+  if (!migrated) return 1;
   const daemons = await startDaemons(info, { repoRoot, userEnv: process.env });
   console.log(
     `\n${table([

@@ -33,11 +33,14 @@ export {
 export { sandboxOptionsFromEnv } from './env.js';
 export {
   gtidLag,
+  killReplica,
   pauseReplicaSqlThread,
   replicaGtidLag,
   resumeReplicaSqlThread,
   setReplicaDelay,
+  startPrimary,
   startReplica,
+  stopPrimary,
   stopReplica,
   waitForReplicaCatchUp,
   type FaultOptions,

@@ -57,6 +57,8 @@ export const RABBITMQ_NODE_NAME = 'swb-sandbox@localhost';
 export const REPLICATION_USER = 'repl';
 export const REPLICATION_PASSWORD = 'repl';
 export const S3_BUCKET = 'switchboard';
+/** The database `npm start`'s daemons and migrations use; tests make schemas of their own. */
+export const PLATFORM_DATABASE = 'switchboard';
 /** s3rver's fixed credentials. */
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
@@ -272,6 +274,7 @@ export function infoFromLayout(layout: SandboxLayout): SandboxInfo {
     mariadb: {
       user,
       password: '',
+      database: PLATFORM_DATABASE,
       primary: sqlNode(layout.mariadb.primary),
       replicas: layout.mariadb.replicas.map(sqlNode),
     },

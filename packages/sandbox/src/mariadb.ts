@@ -5,6 +5,7 @@ import { isRootUser, STOP_TIMEOUT_MS, type StartContext } from './context.js';
 import { SandboxError, SandboxErrorCode, SandboxStartError } from './errors.js';
 import {
   LOOPBACK,
+  PLATFORM_DATABASE,
   REPLICATION_PASSWORD,
   REPLICATION_USER,
   layoutOf,
@@ -13,6 +14,7 @@ import {
 } from './layout.js';
 import {
   elapsed,
+  killServer,
   ownedPid,
   probePort,
   run,
@@ -261,6 +263,18 @@ export async function upMariaDb(layout: SandboxLayout, ctx: StartContext): Promi
       ctx.progress(`${replica.name}: replicating from the primary (${elapsed(startedAt)})`);
     }),
   );
+  await createPlatformDatabase(layout);
+}
+
+/**
+ * The database `npm start`'s daemons and migrations use. Created through the binlog, after the
+ * replicas replicate, so it exists on every node.
+ */
+async function createPlatformDatabase(layout: SandboxLayout): Promise<void> {
+  await withConnection(layout.mariadb.primary.port, async (c) => {
+    const [found] = await c.query<RowDataPacket[]>('SHOW DATABASES LIKE ?', [PLATFORM_DATABASE]);
+    if (found.length === 0) await c.query(`CREATE DATABASE \`${PLATFORM_DATABASE}\``);
+  });
 }
 
 /** A real protocol check: a query, and for a replica both replication threads. */
@@ -325,6 +339,17 @@ export async function stopReplica(
   }
 }
 
+/**
+ * Kills replica `index` with SIGKILL (a crash: clients see their connections reset, not a
+ * shutdown message). `startReplica` brings it back; GTID replication resumes from
+ * `gtid_slave_pos`, which InnoDB keeps crash-safe.
+ */
+export async function killReplica(info: SandboxInfo, index: number): Promise<void> {
+  const replica = replicaAt(info, index);
+  await killServer(replica);
+  await rm(replica.pidFile, { force: true });
+}
+
 /** Starts replica `index` again and waits until it replicates. */
 export async function startReplica(
   info: SandboxInfo,
@@ -342,6 +367,40 @@ export async function startReplica(
   await ensureNode(replica, ctx);
   await configureReplica(layout, replica);
   await waitReplicating(replica, ctx.timeoutMs);
+}
+
+/**
+ * Stops the primary (gracefully, as `stopReplica` does a replica). Writes then fail; the
+ * replicas keep serving reads and retry the primary every second (MASTER_CONNECT_RETRY=1).
+ */
+export async function stopPrimary(info: SandboxInfo, options: FaultOptions = {}): Promise<void> {
+  const primary = layoutOf(info).mariadb.primary;
+  await stopServer(primary, options.timeoutMs ?? STOP_TIMEOUT_MS);
+  if (await probePort(primary.port)) {
+    throw new SandboxError(
+      SandboxErrorCode.timeout,
+      `${primary.name}: port ${primary.port} still answers after stopping`,
+      { server: primary.name, retryable: true },
+    );
+  }
+}
+
+/** Starts the primary again and waits until every replica has reconnected to it. */
+export async function startPrimary(info: SandboxInfo, options: FaultOptions = {}): Promise<void> {
+  const layout = layoutOf(info);
+  const ctx: StartContext = {
+    timeoutMs: options.timeoutMs ?? 30_000,
+    progress: () => undefined,
+    started: new Set(),
+    isRoot: isRootUser(),
+  };
+  await ensureNode(layout.mariadb.primary, ctx);
+  await Promise.all(
+    layout.mariadb.replicas.map(async (replica) => {
+      await configureReplica(layout, replica);
+      await waitReplicating(replica, ctx.timeoutMs);
+    }),
+  );
 }
 
 async function waitSqlThread(

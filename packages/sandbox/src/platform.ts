@@ -65,8 +65,17 @@ export function daemonDefaults(info: SandboxInfo, daemon: DaemonSpec): Record<st
     SWB_LOG_LEVEL: 'info',
     SWB_OPS_HOST: LOOPBACK,
     SWB_OPS_PORT: String(daemonOpsPort(info, daemon)),
-    SWB_SQL_PRIMARY: info.mariadb.primary.uri,
-    SWB_SQL_REPLICAS: info.mariadb.replicas.map((r) => r.uri).join(','),
+    ...platformDefaults(info),
+  };
+}
+
+/** The servers' addresses every process of the platform shares (daemons, migrations). */
+export function platformDefaults(info: SandboxInfo): Record<string, string> {
+  return {
+    SWB_SQL_PRIMARY: `${info.mariadb.primary.uri}/${info.mariadb.database}`,
+    SWB_SQL_REPLICAS: info.mariadb.replicas
+      .map((r) => `${r.uri}/${info.mariadb.database}`)
+      .join(','),
     SWB_REDIS_URL: info.redis.url,
     SWB_KV_NODES: info.redisCluster.nodes.map((n) => `${n.host}:${n.port}`).join(','),
     SWB_AMQP_URLS: info.rabbitmq.url,
@@ -89,7 +98,25 @@ export function daemonEnvironment(
   daemon: DaemonSpec,
   userEnv: Readonly<Record<string, string | undefined>>,
 ): Record<string, string> {
-  const env: Record<string, string> = { ...daemonDefaults(info, daemon) };
+  return underUser(daemonDefaults(info, daemon), userEnv);
+}
+
+/** The environment of `npm run migrate` under `npm start`, by the same rule as the daemons'. */
+export function migrateEnvironment(
+  info: SandboxInfo,
+  userEnv: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  return underUser(platformDefaults(info), userEnv);
+}
+
+/** The schema migrations' command (storage's `switchboard-migrate`), relative to the checkout. */
+export const MIGRATE_ENTRY = 'packages/storage/dist/cli.js';
+
+function underUser(
+  defaults: Record<string, string>,
+  userEnv: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
+  const env = { ...defaults };
   for (const [key, value] of Object.entries(userEnv)) {
     if (value !== undefined) env[key] = value;
   }

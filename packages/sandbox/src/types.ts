@@ -22,6 +22,8 @@ export interface SandboxInfo {
   readonly mariadb: {
     readonly user: string;
     readonly password: string;
+    /** The platform database (`switchboard`), on every node; node URIs name no database. */
+    readonly database: string;
     readonly primary: SqlNodeInfo;
     readonly replicas: readonly SqlNodeInfo[];
   };

@@ -8,6 +8,7 @@ import {
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
+  migrateEnvironment,
   type DaemonSpec,
 } from '../src/platform.js';
 
@@ -43,8 +44,9 @@ describe('daemon environment', () => {
       SWB_LOG_LEVEL: 'info',
       SWB_OPS_HOST: '127.0.0.1',
       SWB_OPS_PORT: '17450',
-      SWB_SQL_PRIMARY: 'mysql://root@127.0.0.1:17400',
-      SWB_SQL_REPLICAS: 'mysql://root@127.0.0.1:17401,mysql://root@127.0.0.1:17402',
+      SWB_SQL_PRIMARY: 'mysql://root@127.0.0.1:17400/switchboard',
+      SWB_SQL_REPLICAS:
+        'mysql://root@127.0.0.1:17401/switchboard,mysql://root@127.0.0.1:17402/switchboard',
       SWB_REDIS_URL: 'redis://127.0.0.1:17410',
       SWB_KV_NODES:
         '127.0.0.1:17420,127.0.0.1:17421,127.0.0.1:17422,127.0.0.1:17423,127.0.0.1:17424,127.0.0.1:17425',
@@ -98,5 +100,15 @@ describe('unreadyReasons', () => {
   it('gives nothing for a body that is not a readiness report', () => {
     expect(unreadyReasons('<html>busy</html>')).toBeUndefined();
     expect(unreadyReasons(JSON.stringify({ status: 'closing' }))).toBeUndefined();
+  });
+});
+
+describe('migrateEnvironment', () => {
+  it('points the migrations at the platform database, under the user environment', () => {
+    const env = migrateEnvironment(info, { SWB_SQL_PRIMARY: 'mysql://app@db.example:3306/voip' });
+    expect(env.SWB_SQL_PRIMARY).toBe('mysql://app@db.example:3306/voip');
+    expect(migrateEnvironment(info, {}).SWB_SQL_PRIMARY).toBe(
+      'mysql://root@127.0.0.1:17400/switchboard',
+    );
   });
 });
