@@ -1,5 +1,6 @@
 import type { BenchSuite } from '../harness.js';
 import { runtimeSuite } from './runtime.js';
+import { sqlSuite } from './sql.js';
 
 /** Every suite `npm run bench` knows, in the order it runs them. */
-export const suites: readonly BenchSuite[] = [runtimeSuite];
+export const suites: readonly BenchSuite[] = [runtimeSuite, sqlSuite];
