@@ -59,3 +59,50 @@ export {
   type SqlTransaction,
   type SqlTransactionOptions,
 } from './sql/router.js';
+
+// Blob storage over POSIX and S3 (src/blob).
+export {
+  BlobChecksumMismatchError,
+  BlobCorruptError,
+  BlobError,
+  BlobErrorCode,
+  BlobErrorKind,
+  BlobInvalidArgumentError,
+  BlobInvalidKeyError,
+  BlobNotFoundError,
+  BlobPreconditionFailedError,
+  BlobUnavailableError,
+  BlobUnsupportedError,
+  isBlobError,
+} from './blob/errors.js';
+export { createBlobStore, type BlobStoreDeps } from './blob/index.js';
+export {
+  blobDefaults,
+  resolveBlobConfig,
+  type BlobStoreConfig,
+  type PosixSigningConfig,
+  type S3BlobConfig,
+} from './blob/config.js';
+export { maxKeyBytes, validateKey, validatePrefix } from './blob/keys.js';
+export { checksumAlgorithm, sha256Hex } from './blob/checksum.js';
+export { verifyPresignedUrl, type VerifyPresignedOptions } from './blob/presign.js';
+export { PosixBlobStore } from './blob/posix.js';
+export { S3BlobStore, checksumMetadataKey, type S3BlobStoreDeps } from './blob/s3.js';
+export type {
+  BlobBody,
+  BlobCapabilities,
+  BlobInfo,
+  BlobMetadata,
+  BlobStore,
+  ByteRange,
+  CleanupOptions,
+  CopyOptions,
+  GetOptions,
+  GetResult,
+  ListedObject,
+  ListOptions,
+  ListPage,
+  PresignOptions,
+  PutOptions,
+  PutResult,
+} from './blob/types.js';
