@@ -333,18 +333,23 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
+  /** `rename(from, to)`, refused with PreconditionFailed when `ifNoneMatch` and `to` exists. */
+  async #renameOnto(from: string, to: string, key: string, ifNoneMatch: boolean): Promise<void> {
+    if (!ifNoneMatch) {
+      await rename(from, to);
+      return;
+    }
+    // Node has no renameat2(RENAME_NOREPLACE) and NFS no reliable lock, so the check and the
+    // rename are made atomic within this process only (capabilities say so).
+    await this.#withKeyLock(to, async () => {
+      if (await this.#exists(to)) throw new BlobPreconditionFailedError(key);
+      await rename(from, to);
+    });
+  }
+
   /** Publishes a finished temp file under `path`: rename, then sync the directory. */
   async #publish(temp: string, path: string, key: string, ifNoneMatch: boolean): Promise<void> {
-    if (ifNoneMatch) {
-      // Node has no renameat2(RENAME_NOREPLACE) and NFS no reliable lock, so the check and the
-      // rename are made atomic within this process only (capabilities say so).
-      await this.#withKeyLock(path, async () => {
-        if (await this.#exists(path)) throw new BlobPreconditionFailedError(key);
-        await rename(temp, path);
-      });
-    } else {
-      await rename(temp, path);
-    }
+    await this.#renameOnto(temp, path, key, ifNoneMatch);
     if (this.#config.fsync) await fsyncDirectory(dirname(path));
   }
 
@@ -789,14 +794,7 @@ export class PosixBlobStore extends BaseBlobStore {
     }
     try {
       await this.#ensureDir(dirname(to), destination);
-      if (ifNoneMatch) {
-        await this.#withKeyLock(to, async () => {
-          if (await this.#exists(to)) throw new BlobPreconditionFailedError(destination);
-          await rename(from, to);
-        });
-      } else {
-        await rename(from, to);
-      }
+      await this.#renameOnto(from, to, destination, ifNoneMatch);
       if (this.#config.fsync) {
         await fsyncDirectory(dirname(to));
         if (dirname(from) !== dirname(to)) await fsyncDirectory(dirname(from));
