@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
 import { SandboxError, SandboxErrorCode } from './errors.js';
+import { waitForReplicaCatchUp } from './mariadb.js';
 import type { SandboxInfo } from './types.js';
 // The augmentation below needs vitest's types in this program.
 import type {} from 'vitest';
@@ -55,6 +56,9 @@ async function onPrimary(info: SandboxInfo, sql: string): Promise<void> {
 export async function createTestSchema(info: SandboxInfo, prefix = 'test'): Promise<TestSchema> {
   const name = uniqueName(prefix);
   await onPrimary(info, `CREATE DATABASE \`${name}\``);
+  // The replica URIs name the schema: a connection to a replica that has not applied the CREATE
+  // yet fails with 1049 Unknown database, so the schema is handed out only once every replica has it.
+  await Promise.all(info.mariadb.replicas.map((_, index) => waitForReplicaCatchUp(info, index)));
   let dropped: Promise<void> | undefined;
   return {
     name,
