@@ -45,7 +45,7 @@ export class SwitchboardError extends Error {
   }
 
   /**
-   * A JSON form safe to send to a client or a log: no stack, and a cause's message has any
+   * A JSON form safe to send to a client or a log: no stack, and a cause's message has its
    * URI credentials masked, since driver errors often quote the connection string.
    */
   toJSON(): SerializedSwitchboardError {

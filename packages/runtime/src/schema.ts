@@ -99,7 +99,7 @@ export function opsSchema(defaultPort: number): TObject<{ host: TString; port: T
       minimum: 0,
       maximum: 65535,
       default: defaultPort,
-      description: 'Port of the ops endpoint (0: any free port)',
+      description: 'Port of the ops endpoint (0 picks a free port)',
     }),
   });
 }

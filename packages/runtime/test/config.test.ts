@@ -261,7 +261,7 @@ describe('describeConfig', () => {
       env: 'SWB_OPS_PORT',
       type: 'integer',
       default: '9400',
-      description: 'Port of the ops endpoint (0: any free port)',
+      description: 'Port of the ops endpoint (0 picks a free port)',
       secret: false,
       required: false,
     });
