@@ -173,7 +173,7 @@ export class DependencyUnavailableError extends SwitchboardError {
 }
 
 /** Socket errors that say "not now" rather than "never": the peer may come back. */
-const transientNetworkCodes: ReadonlySet<string> = new Set([
+export const transientNetworkCodes: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

@@ -36,6 +36,7 @@ export {
   SwitchboardError,
   formatConfigIssue,
   isRetryable,
+  transientNetworkCodes,
   type ConfigIssue,
   type ConfigSource,
   type ConfigWarning,

@@ -1,3 +1,4 @@
+import { SwitchboardError } from '@switchboard/runtime';
 /**
  * The sandbox's error codes. Callers branch on `code`, never on the message.
  *
@@ -32,21 +33,18 @@ export interface SandboxErrorOptions {
   readonly logFile?: string;
 }
 
-/**
- * The base of the sandbox's errors. A small local class with the same fields as the runtime
- * package's base error (`code`, `retryable`, `cause`), so this package does not depend on it yet.
- */
-export class SandboxError extends Error {
+/** The base of the sandbox's errors: the runtime's `SwitchboardError`, plus the server concerned. */
+export class SandboxError extends SwitchboardError {
   override name = 'SandboxError';
-  readonly code: SandboxErrorCode;
-  readonly retryable: boolean;
+  declare readonly code: SandboxErrorCode;
   readonly server: string | undefined;
   readonly logFile: string | undefined;
 
   constructor(code: SandboxErrorCode, message: string, options: SandboxErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined);
-    this.code = code;
-    this.retryable = options.retryable ?? false;
+    super(code, message, {
+      ...('cause' in options ? { cause: options.cause } : {}),
+      retryable: options.retryable ?? false,
+    });
     this.server = options.server;
     this.logFile = options.logFile;
   }

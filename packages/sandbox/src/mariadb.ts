@@ -1,5 +1,6 @@
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gtidDistance, parseGtid } from '@switchboard/storage';
 import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { isRootUser, STOP_TIMEOUT_MS, type StartContext } from './context.js';
 import { SandboxError, SandboxErrorCode, SandboxStartError } from './errors.js';
@@ -478,29 +479,9 @@ export interface ReplicaLag {
   readonly secondsBehind: number | null;
 }
 
-/** `domain-server-seq` entries, comma-separated, as a map from domain to sequence number. */
-export function parseGtidPosition(position: string): Map<number, number> {
-  const map = new Map<number, number>();
-  for (const entry of position.split(',')) {
-    const parts = entry.trim().split('-');
-    if (parts.length !== 3) continue;
-    const domain = Number(parts[0]);
-    const seq = Number(parts[2]);
-    if (Number.isFinite(domain) && Number.isFinite(seq)) {
-      map.set(domain, Math.max(seq, map.get(domain) ?? 0));
-    }
-  }
-  return map;
-}
-
 /** Transactions in `primary` that `replica` has not reached, summed over GTID domains. */
 export function gtidLag(primary: string, replica: string): number {
-  const applied = parseGtidPosition(replica);
-  let lag = 0;
-  for (const [domain, seq] of parseGtidPosition(primary)) {
-    lag += Math.max(0, seq - (applied.get(domain) ?? 0));
-  }
-  return lag;
+  return gtidDistance(parseGtid(primary), parseGtid(replica));
 }
 
 async function replicaLagOf(

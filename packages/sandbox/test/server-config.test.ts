@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sandboxLayout } from '../src/layout.js';
-import { gtidLag, mariadbArgs, parseGtidPosition } from '../src/mariadb.js';
+import { parseGtid as parseGtidPosition } from '@switchboard/storage';
+import { gtidLag, mariadbArgs } from '../src/mariadb.js';
 import { rabbitmqConfig, rabbitmqEnvironment } from '../src/rabbitmq.js';
 import { redisArgs } from '../src/redis.js';
 

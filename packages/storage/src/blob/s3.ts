@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
+import { transientNetworkCodes } from '@switchboard/runtime';
 import { normalizeBody } from './body.js';
 import { BaseBlobStore, decodeCursor, encodeCursor, forEachLimit, presignSeconds } from './base.js';
 import { createChecksum, sameChecksum, verifyingStream } from './checksum.js';
@@ -73,16 +74,9 @@ const transientNames = new Set([
   'TimeoutError',
   'AbortError',
 ]);
-const transientCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-]);
+// The runtime's transient socket errors, and a failed DNS lookup, which an endpoint that is
+// restarting (a container being rescheduled) answers for a moment.
+const transientCodes: ReadonlySet<string> = new Set([...transientNetworkCodes, 'ENOTFOUND']);
 
 /** SDK and socket errors to blob errors; a blob error passes through. */
 export function mapS3Error(err: unknown, key: string): BlobError {
