@@ -47,6 +47,13 @@ export {
   type ReplicaLag,
 } from './mariadb.js';
 export { killClusterPrimary, startClusterNode } from './redis.js';
+export {
+  SCRATCH_MAX_NODES,
+  SCRATCH_PORT_OFFSET,
+  startScratchCluster,
+  type ScratchCluster,
+  type ScratchClusterOptions,
+} from './scratch-cluster.js';
 export { rabbitmqctl, restartRabbitMq } from './rabbitmq.js';
 export {
   DAEMONS,

@@ -68,7 +68,9 @@ async function commandLine(pid: number): Promise<string | undefined> {
  * The live pid from a server's pid file, or undefined. A pid whose command line does not
  * mention the server's binary (a stale file after a reboot) is never reported as ours.
  */
-export async function ownedPid(server: ServerPaths): Promise<number | undefined> {
+export async function ownedPid(
+  server: Pick<ServerPaths, 'pidFile' | 'command'>,
+): Promise<number | undefined> {
   const pid = await readPid(server.pidFile);
   if (pid === undefined || !(await isAlive(pid))) return undefined;
   const cmd = await commandLine(pid);

@@ -14,7 +14,10 @@ import { parseClusterNodes, parseInfo, redisCommand, type ClusterNodeEntry } fro
 import type { Endpoint, SandboxInfo } from './types.js';
 
 /** The redis-server command line of a standalone or cluster node (pure; unit-tested). */
-export function redisArgs(node: RedisNodeLayout, cluster: boolean): string[] {
+export function redisArgs(
+  node: Pick<RedisNodeLayout, 'port' | 'pidFile' | 'logFile' | 'dir'>,
+  cluster: boolean,
+): string[] {
   return [
     '--port',
     String(node.port),
