@@ -106,3 +106,10 @@ export type {
   PutOptions,
   PutResult,
 } from './blob/types.js';
+
+// Search over Elasticsearch (src/search): every export is named in src/search/index.ts.
+export * from './search/index.js';
+
+// Redis Cluster administration: Availability Groups, the seed's rules, rebalance plans
+// (src/kv/cluster): every export is named in src/kv/cluster/index.ts.
+export * from './kv/cluster/index.js';
