@@ -4,7 +4,7 @@ import { SandboxError, SandboxErrorCode } from './errors.js';
 import { CLUSTER_BUS_OFFSET, CLUSTER_NODE_TIMEOUT_MS, LOOPBACK } from './layout.js';
 import { ownedPid, probePort, run, spawnLogged, stopPid, waitFor } from './process.js';
 import { redisArgs } from './redis.js';
-import { parseInfo, redisCommand } from './resp.js';
+import { parseClusterNodes, parseInfo, redisCommand } from './resp.js';
 import type { Endpoint, SandboxInfo } from './types.js';
 
 /** Where scratch clusters take their ports: above the sandbox's own range. */
@@ -131,7 +131,7 @@ export async function startScratchCluster(
       );
       await waitFor(
         'scratch cluster: cluster_state ok and replicas linked',
-        async () => ((await allOk(members)) ? true : undefined),
+        async () => ((await allOk(members, primaries)) ? true : undefined),
         { timeoutMs, intervalMs: 100 },
       );
       return members;
@@ -173,8 +173,14 @@ async function stopAll(nodes: readonly ScratchNode[]): Promise<void> {
   );
 }
 
-async function allOk(members: readonly Endpoint[]): Promise<boolean> {
+/** Every member ok, replicas linked, and every member's view showing the same primaries and replicas. */
+async function allOk(members: readonly Endpoint[], primaries: number): Promise<boolean> {
   for (const member of members) {
+    const view = parseClusterNodes(await redisCommand(member, ['CLUSTER', 'NODES']));
+    const masters = view.filter((n) => n.flags.includes('master')).length;
+    const replicas = view.filter((n) => n.flags.includes('slave')).length;
+    if (masters !== primaries || replicas !== members.length - primaries) return false;
+    if (view.some((n) => n.flags.includes('handshake'))) return false;
     const cluster = parseInfo(await redisCommand(member, ['CLUSTER', 'INFO']));
     if (cluster.get('cluster_state') !== 'ok') return false;
     const replication = parseInfo(await redisCommand(member, ['INFO', 'replication']));
