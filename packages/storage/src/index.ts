@@ -110,6 +110,10 @@ export type {
 // Search over Elasticsearch (src/search): every export is named in src/search/index.ts.
 export * from './search/index.js';
 
+// The distributed key-value store on Redis Cluster (src/kv): every export is named in
+// src/kv/index.ts.
+export * from './kv/index.js';
+
 // Redis Cluster administration: Availability Groups, the seed's rules, rebalance plans
 // (src/kv/cluster): every export is named in src/kv/cluster/index.ts.
 export * from './kv/cluster/index.js';

@@ -35,9 +35,7 @@ it('adds a fourth availability group, keys and all', async () => {
     expect(lines.filter((l) => l.startsWith('AG '))).toHaveLength(3);
     expect(lines.some((l) => l.startsWith('error'))).toBe(false);
     expect(lines).toContainEqual(expect.stringMatching(/^plan: move 4096 slots, ~\d+ keys/));
-    expect(lines).toContain(
-      'moved 2048/4096 slots, ' + lines.find((l) => l.startsWith('moved 2048'))?.split(', ')[1],
-    );
+    expect(lines).toContainEqual(expect.stringMatching(/^moved 2048\/4096 slots, \d+ keys$/));
     expect(result.layout.groups.map((g) => g.slotCount)).toEqual([4096, 4096, 4096, 4096]);
     expect(result.keysMoved).toBeGreaterThan(300);
     const values = await Promise.all(Array.from({ length: 2000 }, (_, i) => client.get(`k${i}`)));

@@ -10,10 +10,10 @@ import {
   parseClusterNodes,
   planSlotMoves,
   rangesOf,
-  SLOT_COUNT,
   slotsOf,
   type ClusterNodeEntry,
 } from '../src/kv/cluster/index.js';
+import { SLOT_COUNT } from '../src/kv/index.js';
 
 const NODES = `
 a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460

@@ -7,11 +7,11 @@ import {
   createClusterAdmin,
   KvClusterErrorCode,
   slotsOf,
-  SLOT_COUNT,
   type ApplyProgress,
   type ClusterAdmin,
   type ClusterLayout,
 } from '../src/kv/cluster/index.js';
+import { SLOT_COUNT } from '../src/kv/index.js';
 
 const info = inject('sandbox');
 const address = (n: { readonly host: string; readonly port: number }): string =>

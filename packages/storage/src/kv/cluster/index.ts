@@ -17,7 +17,6 @@ export {
   parseAddress,
   parseClusterNodes,
   rangesOf,
-  SLOT_COUNT,
   slotsOf,
   type ClusterNodeEntry,
   type SlotRange,

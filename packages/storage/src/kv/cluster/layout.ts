@@ -1,9 +1,9 @@
+import { SLOT_COUNT } from '../keys.js';
 import type { NodeConnections } from './connections.js';
 import { KvClusterError, KvClusterErrorCode } from './errors.js';
 import {
   countSlots,
   rangesOf,
-  SLOT_COUNT,
   slotsOf,
   type ClusterNodeEntry,
   parseClusterNodes,

@@ -1,5 +1,3 @@
-/** Redis Cluster hashes every key to one of this many slots. */
-export const SLOT_COUNT = 16384;
 
 /** An inclusive range of hash slots, `[first, last]`. */
 export type SlotRange = readonly [first: number, last: number];

@@ -1,14 +1,8 @@
+import { SLOT_COUNT } from '../keys.js';
 import type { NodeConnections } from './connections.js';
 import { KvClusterError, KvClusterErrorCode } from './errors.js';
 import type { ClusterLayout } from './layout.js';
-import {
-  countSlots,
-  parseAddress,
-  rangesOf,
-  SLOT_COUNT,
-  slotsOf,
-  type SlotRange,
-} from './nodes.js';
+import { countSlots, parseAddress, rangesOf, slotsOf, type SlotRange } from './nodes.js';
 import { checkGroupSizes, checkSlotSpread, type LayoutFinding } from './rules.js';
 
 /**
