@@ -1,4 +1,3 @@
-
 /** An inclusive range of hash slots, `[first, last]`. */
 export type SlotRange = readonly [first: number, last: number];
 
