@@ -1,5 +1,12 @@
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError, Secret, type ConfigIssue } from '@switchboard/runtime';
+import { ConfigError, Secret } from '@switchboard/runtime';
+import {
+  booleanOption,
+  integerOption,
+  optionalSecretOption,
+  optionalStringOption,
+  OptionIssues,
+} from '../options.js';
 
 /**
  * `createBlobStore`'s configuration. Its shape is a superset of the worker's `blob` config
@@ -124,61 +131,8 @@ export const blobDefaults = Object.freeze({
   conditionalWrites: true,
 } as const);
 
-class Issues {
-  readonly list: ConfigIssue[] = [];
-  add(path: string, message: string, received?: unknown): void {
-    this.list.push({
-      path: `blob.${path}`,
-      env: '',
-      source: received === undefined ? 'missing' : 'default',
-      message,
-      ...(received === undefined || path.endsWith('secretAccessKey') || path.endsWith('secret')
-        ? {}
-        : { received: JSON.stringify(received) }),
-    });
-  }
-}
-
-function optionalString(issues: Issues, path: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'string' && value.length > 0) return value;
-  issues.add(path, 'expected a non-empty string', value);
-  return undefined;
-}
-
-function optionalSecret(issues: Issues, path: string, value: unknown): Secret | undefined {
-  if (value === undefined) return undefined;
-  if (value instanceof Secret) return value;
-  if (typeof value === 'string' && value.length > 0) return new Secret(value);
-  issues.add(path, 'expected a non-empty string or Secret', '[redacted]');
-  return undefined;
-}
-
-function integer(
-  issues: Issues,
-  path: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) {
-    return value;
-  }
-  issues.add(path, `expected an integer from ${min} to ${max}`, value);
-  return fallback;
-}
-
-function boolean(issues: Issues, path: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value === 'boolean') return value;
-  issues.add(path, 'expected a boolean', value);
-  return fallback;
-}
-
 function checksumMode(
-  issues: Issues,
+  issues: OptionIssues,
   path: string,
   value: unknown,
 ): 'WHEN_REQUIRED' | 'WHEN_SUPPORTED' {
@@ -194,23 +148,23 @@ function checksumMode(
  * (`blob.s3.bucket`).
  */
 export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
-  const issues = new Issues();
+  const issues = new OptionIssues('blob');
   if (typeof config !== 'object' || (config as unknown) === null) {
     issues.add('driver', 'expected a configuration object with a driver');
     throw new ConfigError(issues.list);
   }
   const driver = config.driver as unknown;
   if (driver === 'posix') {
-    const root = optionalString(issues, 'root', config.root);
+    const root = optionalStringOption(issues, 'root', config.root);
     if (config.root === undefined) issues.add('root', 'is required when blob.driver is "posix"');
     else if (root !== undefined && !isAbsolute(root)) {
       issues.add('root', 'expected an absolute path', root);
     }
-    const fsync = boolean(issues, 'fsync', config.fsync, blobDefaults.fsync);
+    const fsync = booleanOption(issues, 'fsync', config.fsync, blobDefaults.fsync);
     let signing: ResolvedPosixConfig['signing'];
     if (config.signing !== undefined) {
-      const baseUrl = optionalString(issues, 'signing.baseUrl', config.signing.baseUrl);
-      const secret = optionalSecret(issues, 'signing.secret', config.signing.secret);
+      const baseUrl = optionalStringOption(issues, 'signing.baseUrl', config.signing.baseUrl);
+      const secret = optionalSecretOption(issues, 'signing.secret', config.signing.secret);
       if (baseUrl !== undefined && !/^https?:\/\/[^/]/.test(baseUrl)) {
         issues.add('signing.baseUrl', 'expected an http(s) URL', baseUrl);
       }
@@ -225,27 +179,27 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
   }
   if (driver === 's3') {
     const s3: S3BlobConfig = config.s3 ?? {};
-    const endpoint = optionalString(issues, 's3.endpoint', s3.endpoint);
+    const endpoint = optionalStringOption(issues, 's3.endpoint', s3.endpoint);
     if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) {
       issues.add('s3.endpoint', 'expected an http(s) URL', endpoint);
     }
-    const region = optionalString(issues, 's3.region', s3.region);
+    const region = optionalStringOption(issues, 's3.region', s3.region);
     if (s3.region === undefined) issues.add('s3.region', 'is required when blob.driver is "s3"');
-    const bucket = optionalString(issues, 's3.bucket', s3.bucket);
+    const bucket = optionalStringOption(issues, 's3.bucket', s3.bucket);
     if (s3.bucket === undefined) issues.add('s3.bucket', 'is required when blob.driver is "s3"');
     else if (bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
       issues.add('s3.bucket', 'expected a bucket name: 3–63 of [a-z0-9.-]', bucket);
     }
-    const accessKeyId = optionalString(issues, 's3.accessKeyId', s3.accessKeyId);
-    const secretAccessKey = optionalSecret(issues, 's3.secretAccessKey', s3.secretAccessKey);
-    const sessionToken = optionalSecret(issues, 's3.sessionToken', s3.sessionToken);
+    const accessKeyId = optionalStringOption(issues, 's3.accessKeyId', s3.accessKeyId);
+    const secretAccessKey = optionalSecretOption(issues, 's3.secretAccessKey', s3.secretAccessKey);
+    const sessionToken = optionalSecretOption(issues, 's3.sessionToken', s3.sessionToken);
     if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
       issues.add(
         accessKeyId === undefined ? 's3.accessKeyId' : 's3.secretAccessKey',
         'is required with the other half of the key pair',
       );
     }
-    const partSize = integer(
+    const partSize = integerOption(
       issues,
       's3.partSize',
       s3.partSize,
@@ -253,7 +207,7 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
       5 * MiB,
       5 * 1024 * MiB,
     );
-    const multipartThreshold = integer(
+    const multipartThreshold = integerOption(
       issues,
       's3.multipartThreshold',
       s3.multipartThreshold,
@@ -270,7 +224,7 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
         accessKeyId !== undefined && secretAccessKey !== undefined
           ? Object.freeze({ accessKeyId, secretAccessKey, sessionToken })
           : undefined,
-      forcePathStyle: boolean(
+      forcePathStyle: booleanOption(
         issues,
         's3.forcePathStyle',
         s3.forcePathStyle,
@@ -288,8 +242,8 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
       ),
       multipartThreshold,
       partSize,
-      queueSize: integer(issues, 's3.queueSize', s3.queueSize, blobDefaults.queueSize, 1, 64),
-      maxAttempts: integer(
+      queueSize: integerOption(issues, 's3.queueSize', s3.queueSize, blobDefaults.queueSize, 1, 64),
+      maxAttempts: integerOption(
         issues,
         's3.maxAttempts',
         s3.maxAttempts,
@@ -297,7 +251,7 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
         1,
         20,
       ),
-      connectTimeoutMs: integer(
+      connectTimeoutMs: integerOption(
         issues,
         's3.connectTimeoutMs',
         s3.connectTimeoutMs,
@@ -305,7 +259,7 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
         1,
         600_000,
       ),
-      idleTimeoutMs: integer(
+      idleTimeoutMs: integerOption(
         issues,
         's3.idleTimeoutMs',
         s3.idleTimeoutMs,
@@ -313,7 +267,7 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
         1,
         3_600_000,
       ),
-      requestTimeoutMs: integer(
+      requestTimeoutMs: integerOption(
         issues,
         's3.requestTimeoutMs',
         s3.requestTimeoutMs,
@@ -321,8 +275,15 @@ export function resolveBlobConfig(config: BlobStoreConfig): ResolvedBlobConfig {
         1,
         3_600_000,
       ),
-      maxSockets: integer(issues, 's3.maxSockets', s3.maxSockets, blobDefaults.maxSockets, 1, 4096),
-      conditionalWrites: boolean(
+      maxSockets: integerOption(
+        issues,
+        's3.maxSockets',
+        s3.maxSockets,
+        blobDefaults.maxSockets,
+        1,
+        4096,
+      ),
+      conditionalWrites: booleanOption(
         issues,
         's3.conditionalWrites',
         s3.conditionalWrites,

@@ -1,10 +1,5 @@
-import {
-  ConfigError,
-  Secret,
-  tryParseHostPort,
-  type ConfigIssue,
-  type HostPort,
-} from '@switchboard/runtime';
+import { ConfigError, Secret, tryParseHostPort, type HostPort } from '@switchboard/runtime';
+import { integerOption, oneOfOption, OptionIssues } from '../options.js';
 
 /** Where reads go: the primary of each slot, or one of its replicas (may be stale). */
 export type KvReadFrom = 'primary' | 'replica';
@@ -78,63 +73,18 @@ export const kvDefaults = Object.freeze({
   updateAttempts: 16,
 } as const);
 
-class Issues {
-  readonly list: ConfigIssue[] = [];
-  add(path: string, message: string, received?: unknown): void {
-    this.list.push({
-      path: `kv.${path}`,
-      env: '',
-      source: received === undefined ? 'missing' : 'default',
-      message,
-      ...(received === undefined || path === 'password'
-        ? {}
-        : { received: JSON.stringify(received) }),
-    });
-  }
-}
-
-function integer(
-  issues: Issues,
-  path: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) {
-    return value;
-  }
-  issues.add(path, `expected an integer from ${min} to ${max}`, value);
-  return fallback;
-}
-
-function oneOf<const T extends string>(
-  issues: Issues,
-  path: string,
-  value: unknown,
-  allowed: readonly T[],
-  fallback: T,
-): T {
-  if (value === undefined) return fallback;
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
-    return value as T;
-  issues.add(path, `expected ${allowed.map((a) => `"${a}"`).join(' or ')}`, value);
-  return fallback;
-}
-
 /**
  * Validates the configuration once and returns a frozen, fully defaulted copy. Every bad field
  * is named in one `ConfigError` (`SWB_CONFIG_INVALID`), paths as in the daemons' config
  * (`kv.nodes[1]`). The password never appears in it.
  */
 export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
-  const issues = new Issues();
+  const issues = new OptionIssues('kv');
   if (typeof config !== 'object' || (config as unknown) === null) {
     issues.add('nodes', 'expected a configuration object with nodes');
     throw new ConfigError(issues.list);
   }
-  const mode = oneOf(issues, 'mode', config.mode, ['cluster', 'standalone'], kvDefaults.mode);
+  const mode = oneOfOption(issues, 'mode', config.mode, ['cluster', 'standalone'], kvDefaults.mode);
   const nodes: HostPort[] = [];
   const rawNodes = config.nodes as unknown;
   if (rawNodes === undefined) {
@@ -180,7 +130,7 @@ export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
       issues.add('keyPrefix', 'expected at most 200 characters', config.keyPrefix);
     } else keyPrefix = config.keyPrefix;
   }
-  const readFrom = oneOf(
+  const readFrom = oneOfOption(
     issues,
     'readFrom',
     config.readFrom,
@@ -200,7 +150,7 @@ export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
     username,
     password,
     keyPrefix,
-    commandTimeoutMs: integer(
+    commandTimeoutMs: integerOption(
       issues,
       'commandTimeoutMs',
       config.commandTimeoutMs,
@@ -208,7 +158,7 @@ export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
       1,
       600_000,
     ),
-    connectTimeoutMs: integer(
+    connectTimeoutMs: integerOption(
       issues,
       'connectTimeoutMs',
       config.connectTimeoutMs,
@@ -216,7 +166,7 @@ export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
       1,
       600_000,
     ),
-    failoverRetryDelayMs: integer(
+    failoverRetryDelayMs: integerOption(
       issues,
       'failoverRetryDelayMs',
       config.failoverRetryDelayMs,
@@ -225,8 +175,15 @@ export function resolveKvConfig(config: KvConfig): ResolvedKvConfig {
       60_000,
     ),
     readFrom,
-    scanCount: integer(issues, 'scanCount', config.scanCount, kvDefaults.scanCount, 1, 100_000),
-    updateAttempts: integer(
+    scanCount: integerOption(
+      issues,
+      'scanCount',
+      config.scanCount,
+      kvDefaults.scanCount,
+      1,
+      100_000,
+    ),
+    updateAttempts: integerOption(
       issues,
       'updateAttempts',
       config.updateAttempts,

@@ -1,4 +1,5 @@
-import { ConfigError, Secret, type ConfigIssue } from '@switchboard/runtime';
+import { ConfigError, Secret } from '@switchboard/runtime';
+import { integerOption, OptionIssues } from '../options.js';
 
 /**
  * `createSearch`'s configuration. `node` is the daemons' `search.node` (one URL or several);
@@ -91,53 +92,24 @@ export const searchDefaults = Object.freeze({
   compression: false,
 } as const);
 
-class Issues {
-  readonly list: ConfigIssue[] = [];
-  add(path: string, message: string, received?: unknown, secret = false): void {
-    this.list.push({
-      path: `search.${path}`,
-      env: '',
-      source: received === undefined ? 'missing' : 'default',
-      message,
-      ...(received === undefined || secret ? {} : { received: JSON.stringify(received) }),
-    });
-  }
-}
-
-function integer(
-  issues: Issues,
-  path: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) {
-    return value;
-  }
-  issues.add(path, `expected an integer from ${min} to ${max}`, value);
-  return fallback;
-}
-
 function optionalInteger(
-  issues: Issues,
+  issues: OptionIssues,
   path: string,
   value: unknown,
   min: number,
   max: number,
 ): number | undefined {
-  return value === undefined ? undefined : integer(issues, path, value, min, min, max);
+  return value === undefined ? undefined : integerOption(issues, path, value, min, min, max);
 }
 
-function secret(issues: Issues, path: string, value: unknown): Secret | undefined {
+function secret(issues: OptionIssues, path: string, value: unknown): Secret | undefined {
   if (value instanceof Secret) return value;
   if (typeof value === 'string' && value.length > 0) return new Secret(value);
   issues.add(path, 'expected a non-empty string or Secret', value, true);
   return undefined;
 }
 
-function nodes(issues: Issues, value: unknown, required: boolean): string[] {
+function nodes(issues: OptionIssues, value: unknown, required: boolean): string[] {
   if (value === undefined) {
     if (required) issues.add('node', 'is required (or inject a client)');
     return [];
@@ -168,7 +140,7 @@ function nodes(issues: Issues, value: unknown, required: boolean): string[] {
   return out;
 }
 
-function auth(issues: Issues, value: unknown): ResolvedSearchConfig['auth'] {
+function auth(issues: OptionIssues, value: unknown): ResolvedSearchConfig['auth'] {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) {
     issues.add('auth', 'expected { apiKey } or { username, password }', '[redacted]', true);
@@ -197,7 +169,7 @@ export function resolveSearchConfig(
   config: SearchConfig,
   options: { readonly nodeRequired?: boolean } = {},
 ): ResolvedSearchConfig {
-  const issues = new Issues();
+  const issues = new OptionIssues('search');
   if (typeof config !== 'object' || (config as unknown) === null) {
     issues.add('node', 'expected a configuration object');
     throw new ConfigError(issues.list);
@@ -209,7 +181,7 @@ export function resolveSearchConfig(
   const bulkIn: SearchBulkConfig = config.bulk ?? {};
   const retryIn: SearchRetryConfig = config.retry ?? {};
   const d = searchDefaults;
-  const flushBytes = integer(
+  const flushBytes = integerOption(
     issues,
     'bulk.flushBytes',
     bulkIn.flushBytes,
@@ -219,7 +191,7 @@ export function resolveSearchConfig(
   );
   const bulk = Object.freeze({
     flushBytes,
-    maxBytesInFlight: integer(
+    maxBytesInFlight: integerOption(
       issues,
       'bulk.maxBytesInFlight',
       bulkIn.maxBytesInFlight,
@@ -227,8 +199,15 @@ export function resolveSearchConfig(
       flushBytes,
       1024 * MiB,
     ),
-    flushDocs: integer(issues, 'bulk.flushDocs', bulkIn.flushDocs, d.bulk.flushDocs, 1, 100_000),
-    flushIntervalMs: integer(
+    flushDocs: integerOption(
+      issues,
+      'bulk.flushDocs',
+      bulkIn.flushDocs,
+      d.bulk.flushDocs,
+      1,
+      100_000,
+    ),
+    flushIntervalMs: integerOption(
       issues,
       'bulk.flushIntervalMs',
       bulkIn.flushIntervalMs,
@@ -236,9 +215,16 @@ export function resolveSearchConfig(
       1,
       3_600_000,
     ),
-    concurrency: integer(issues, 'bulk.concurrency', bulkIn.concurrency, d.bulk.concurrency, 1, 64),
+    concurrency: integerOption(
+      issues,
+      'bulk.concurrency',
+      bulkIn.concurrency,
+      d.bulk.concurrency,
+      1,
+      64,
+    ),
   });
-  const baseDelayMs = integer(
+  const baseDelayMs = integerOption(
     issues,
     'retry.baseDelayMs',
     retryIn.baseDelayMs,
@@ -247,7 +233,7 @@ export function resolveSearchConfig(
     600_000,
   );
   const retry = Object.freeze({
-    maxAttempts: integer(
+    maxAttempts: integerOption(
       issues,
       'retry.maxAttempts',
       retryIn.maxAttempts,
@@ -256,7 +242,7 @@ export function resolveSearchConfig(
       100,
     ),
     baseDelayMs,
-    maxDelayMs: integer(
+    maxDelayMs: integerOption(
       issues,
       'retry.maxDelayMs',
       retryIn.maxDelayMs,
@@ -264,7 +250,7 @@ export function resolveSearchConfig(
       baseDelayMs,
       3_600_000,
     ),
-    requestRetries: integer(
+    requestRetries: integerOption(
       issues,
       'retry.requestRetries',
       retryIn.requestRetries,
@@ -284,7 +270,7 @@ export function resolveSearchConfig(
     numberOfReplicas: optionalInteger(issues, 'numberOfReplicas', config.numberOfReplicas, 0, 32),
     bulk,
     retry,
-    requestTimeoutMs: integer(
+    requestTimeoutMs: integerOption(
       issues,
       'requestTimeoutMs',
       config.requestTimeoutMs,
@@ -292,7 +278,7 @@ export function resolveSearchConfig(
       1,
       3_600_000,
     ),
-    pointInTimeKeepAliveSeconds: integer(
+    pointInTimeKeepAliveSeconds: integerOption(
       issues,
       'pointInTimeKeepAliveSeconds',
       config.pointInTimeKeepAliveSeconds,
