@@ -14,8 +14,15 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
-import { normalizeBody } from './body.js';
-import { BaseBlobStore, decodeCursor, encodeCursor, forEachLimit, presignSeconds } from './base.js';
+import {
+  BaseBlobStore,
+  encodeCursor,
+  forEachLimit,
+  type CheckedGet,
+  type CheckedList,
+  type CheckedPresign,
+  type CheckedPut,
+} from './base.js';
 import { createChecksum, sameChecksum, verifyingStream } from './checksum.js';
 import type { ResolvedPosixConfig } from './config.js';
 import {
@@ -29,34 +36,16 @@ import {
   BlobUnavailableError,
   BlobUnsupportedError,
 } from './errors.js';
-import {
-  compareKeys,
-  maxKeyBytes,
-  reservedPrefix,
-  validateContentType,
-  validateIfNoneMatch,
-  validateKey,
-  validateLimit,
-  validateMetadata,
-  validatePrefix,
-  validateRange,
-  validateSha256,
-} from './keys.js';
+import { compareKeys, maxKeyBytes, reservedPrefix } from './keys.js';
 import { signPosixUrl } from './presign.js';
 import type {
-  BlobBody,
   BlobCapabilities,
   CleanupOptions,
   BlobInfo,
   BlobMetadata,
-  CopyOptions,
-  GetOptions,
   GetResult,
-  ListOptions,
   ListPage,
   ListedObject,
-  PresignOptions,
-  PutOptions,
   PutResult,
 } from './types.js';
 
@@ -353,20 +342,14 @@ export class PosixBlobStore extends BaseBlobStore {
     if (this.#config.fsync) await fsyncDirectory(dirname(path));
   }
 
-  async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<PutResult> {
-    this.assertOpen();
-    validateKey(key);
-    const contentType = validateContentType(options.contentType);
-    const metadata = validateMetadata(options.metadata);
-    const expected = validateSha256(options.sha256);
-    const ifNoneMatch = validateIfNoneMatch(options.ifNoneMatch);
-    const source = normalizeBody(body);
+  protected async putChecked(request: CheckedPut): Promise<PutResult> {
+    const { key, source, contentType, metadata, expected, ifNoneMatch, signal } = request;
     const path = this.#path(key);
     const dir = dirname(path);
     let temp: string | undefined;
     let handle: FileHandle | undefined;
     try {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       if (ifNoneMatch && (await this.#exists(path))) throw new BlobPreconditionFailedError(key);
       // A concurrent delete may prune the directory between its creation and the open: retry.
       for (let attempt = 0; handle === undefined; attempt++) {
@@ -428,7 +411,7 @@ export class PosixBlobStore extends BaseBlobStore {
         let batch: Buffer[] = [];
         let batchBytes = 0;
         for await (const chunk of source.chunks) {
-          options.signal?.throwIfAborted();
+          signal?.throwIfAborted();
           hash.update(chunk);
           batch.push(chunk);
           batchBytes += chunk.length;
@@ -452,7 +435,7 @@ export class PosixBlobStore extends BaseBlobStore {
       if (this.#config.fsync) await handle.sync();
       await handle.close();
       handle = undefined;
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       await this.#publish(temp as string, path, key, ifNoneMatch);
       temp = undefined;
       return { key, size, sha256 };
@@ -516,16 +499,11 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
-    this.assertOpen();
-    validateKey(key);
-    const range = validateRange(options.range);
-    if (options.verify === true && range !== undefined) {
-      throw new BlobInvalidArgumentError('verify: only whole-object reads can be verified');
-    }
+  protected async getChecked(request: CheckedGet): Promise<GetResult> {
+    const { key, range, verify, signal } = request;
     let opened: OpenedObject | undefined;
     try {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       opened = await this.#openObject(key, smallReadBytes);
       const { handle, info, content } = opened;
       let start = 0;
@@ -554,13 +532,13 @@ export class PosixBlobStore extends BaseBlobStore {
           autoClose: true,
         });
       }
-      if (options.verify === true) {
+      if (verify) {
         const verifier = verifyingStream(key, info.sha256 ?? '');
         // pipeline destroys every stream with the first error, and the verifier (what the caller
         // reads) carries it, so the callback has nothing left to do.
         body = pipeline(body, verifier, () => undefined);
       }
-      if (options.signal !== undefined) addAbortSignal(options.signal, body);
+      if (signal !== undefined) addAbortSignal(signal, body);
       return { info, body, range: range === undefined ? undefined : { start, end } };
     } catch (err) {
       if (opened !== undefined) await closeAfterFailure(opened.handle);
@@ -568,9 +546,7 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async head(key: string): Promise<BlobInfo> {
-    this.assertOpen();
-    validateKey(key);
+  protected async headChecked(key: string): Promise<BlobInfo> {
     try {
       const { handle, info } = await this.#openObject(key, 0);
       await handle.close();
@@ -580,9 +556,7 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    this.assertOpen();
-    validateKey(key);
+  protected async existsChecked(key: string): Promise<boolean> {
     const path = this.#path(key);
     try {
       await this.#checkDir(dirname(path), key);
@@ -594,9 +568,7 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
-    this.assertOpen();
-    validateKey(key);
+  protected async deleteChecked(key: string): Promise<void> {
     await this.#delete(key);
   }
 
@@ -631,21 +603,12 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async deleteMany(keys: readonly string[]): Promise<void> {
-    this.assertOpen();
-    const given: unknown = keys;
-    if (!Array.isArray(given))
-      throw new BlobInvalidArgumentError('keys: expected an array of keys');
-    for (const key of keys) validateKey(key);
+  protected async deleteManyChecked(keys: readonly string[]): Promise<void> {
     await forEachLimit(keys, 8, (key) => this.#delete(key));
   }
 
-  async list(options: ListOptions = {}): Promise<ListPage> {
-    this.assertOpen();
-    const prefix = validatePrefix(options.prefix);
-    const limit = validateLimit(options.limit);
-    const after = decodeCursor(options.cursor);
-    const recursive = options.recursive === true;
+  protected async listChecked(request: CheckedList): Promise<ListPage> {
+    const { prefix, limit, after, recursive } = request;
     const slash = prefix.lastIndexOf('/');
     const dirKey = prefix.slice(0, slash + 1);
     const namePrefix = prefix.slice(slash + 1);
@@ -739,11 +702,11 @@ export class PosixBlobStore extends BaseBlobStore {
     };
   }
 
-  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<void> {
-    this.assertOpen();
-    validateKey(source);
-    validateKey(destination);
-    const ifNoneMatch = validateIfNoneMatch(options.ifNoneMatch);
+  protected async copyChecked(
+    source: string,
+    destination: string,
+    ifNoneMatch: boolean,
+  ): Promise<void> {
     const from = this.#path(source);
     const to = this.#path(destination);
     let temp: string | undefined;
@@ -779,11 +742,11 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  async move(source: string, destination: string, options: CopyOptions = {}): Promise<void> {
-    this.assertOpen();
-    validateKey(source);
-    validateKey(destination);
-    const ifNoneMatch = validateIfNoneMatch(options.ifNoneMatch);
+  protected async moveChecked(
+    source: string,
+    destination: string,
+    ifNoneMatch: boolean,
+  ): Promise<void> {
     const from = this.#path(source);
     const to = this.#path(destination);
     try {
@@ -806,10 +769,8 @@ export class PosixBlobStore extends BaseBlobStore {
     }
   }
 
-  presign(key: string, options: PresignOptions): Promise<string> {
-    this.assertOpen();
-    validateKey(key);
-    const seconds = presignSeconds(options);
+  protected presignChecked(request: CheckedPresign): Promise<string> {
+    const { key, method, seconds, contentType } = request;
     const signing = this.#config.signing;
     if (signing === undefined) {
       return Promise.reject(
@@ -818,14 +779,12 @@ export class PosixBlobStore extends BaseBlobStore {
         ),
       );
     }
-    const contentType =
-      options.contentType === undefined ? undefined : validateContentType(options.contentType);
     return Promise.resolve(
       signPosixUrl({
         baseUrl: signing.baseUrl,
         secret: signing.secret,
         key,
-        method: options.method,
+        method,
         expires: Math.floor(Date.now() / 1000) + seconds,
         contentType,
       }),

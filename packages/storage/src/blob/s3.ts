@@ -18,8 +18,15 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable, addAbortSignal, pipeline } from 'node:stream';
 import { transientNetworkCodes } from '@switchboard/runtime';
-import { normalizeBody } from './body.js';
-import { BaseBlobStore, decodeCursor, encodeCursor, forEachLimit, presignSeconds } from './base.js';
+import {
+  BaseBlobStore,
+  encodeCursor,
+  forEachLimit,
+  type CheckedGet,
+  type CheckedList,
+  type CheckedPresign,
+  type CheckedPut,
+} from './base.js';
 import { createChecksum, sameChecksum, verifyingStream } from './checksum.js';
 import type { ResolvedS3Config } from './config.js';
 import {
@@ -31,32 +38,15 @@ import {
   BlobUnavailableError,
   BlobUnsupportedError,
 } from './errors.js';
-import {
-  compareKeys,
-  maxKeyBytes,
-  validateContentType,
-  validateIfNoneMatch,
-  validateKey,
-  validateLimit,
-  validateMetadata,
-  validatePrefix,
-  validateRange,
-  validateSha256,
-} from './keys.js';
+import { compareKeys, maxKeyBytes } from './keys.js';
 import { encodeKeyPath } from './presign.js';
 import type {
-  BlobBody,
   BlobCapabilities,
   CleanupOptions,
   BlobInfo,
   BlobMetadata,
-  CopyOptions,
-  GetOptions,
   GetResult,
-  ListOptions,
   ListPage,
-  PresignOptions,
-  PutOptions,
   PutResult,
 } from './types.js';
 
@@ -203,19 +193,13 @@ export class S3BlobStore extends BaseBlobStore {
     return signal === undefined ? timeout : AbortSignal.any([timeout, signal]);
   }
 
-  async put(key: string, body: BlobBody, options: PutOptions = {}): Promise<PutResult> {
-    this.assertOpen();
-    validateKey(key);
-    const contentType = validateContentType(options.contentType);
-    const metadata = validateMetadata(options.metadata);
-    const expected = validateSha256(options.sha256);
-    const ifNoneMatch = validateIfNoneMatch(options.ifNoneMatch);
-    const source = normalizeBody(body);
+  protected async putChecked(request: CheckedPut): Promise<PutResult> {
+    const { key, source, contentType, metadata, expected, ifNoneMatch, signal } = request;
     try {
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       // Fails fast before any upload; the If-None-Match header makes it atomic where supported.
       if (ifNoneMatch && (await this.#exists(key))) throw new BlobPreconditionFailedError(key);
-      const common = { key, contentType, metadata, expected, ifNoneMatch, signal: options.signal };
+      const common = { key, contentType, metadata, expected, ifNoneMatch, signal };
       if (source.kind === 'bytes') {
         const sha256 = createChecksum().update(source.bytes).digest('hex');
         if (expected !== undefined && !sameChecksum(expected, sha256)) {
@@ -443,13 +427,8 @@ export class S3BlobStore extends BaseBlobStore {
     }
   }
 
-  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
-    this.assertOpen();
-    validateKey(key);
-    const range = validateRange(options.range);
-    if (options.verify === true && range !== undefined) {
-      throw new BlobInvalidArgumentError('verify: only whole-object reads can be verified');
-    }
+  protected async getChecked(request: CheckedGet): Promise<GetResult> {
+    const { key, range, verify, signal } = request;
     try {
       const result = await this.client.send(
         new GetObjectCommand({
@@ -457,7 +436,7 @@ export class S3BlobStore extends BaseBlobStore {
           Key: key,
           ...(range === undefined ? {} : { Range: `bytes=${range.start}-${range.end ?? ''}` }),
         }),
-        options.signal === undefined ? {} : { abortSignal: options.signal },
+        signal === undefined ? {} : { abortSignal: signal },
       );
       const { metadata, sha256 } = splitMetadata(result.Metadata);
       let size = result.ContentLength ?? 0;
@@ -481,7 +460,7 @@ export class S3BlobStore extends BaseBlobStore {
         etag: result.ETag,
       };
       let body: Readable = result.Body instanceof Readable ? result.Body : Readable.from([]);
-      if (options.verify === true) {
+      if (verify) {
         if (sha256 === undefined) {
           body.destroy();
           throw new BlobChecksumMismatchError(key, undefined, undefined);
@@ -490,16 +469,14 @@ export class S3BlobStore extends BaseBlobStore {
         // carries it, so the callback has nothing left to do.
         body = pipeline(body, verifyingStream(key, sha256), () => undefined);
       }
-      if (options.signal !== undefined) addAbortSignal(options.signal, body);
+      if (signal !== undefined) addAbortSignal(signal, body);
       return { info, body, range: served };
     } catch (err) {
       throw mapS3Error(err, key);
     }
   }
 
-  async head(key: string): Promise<BlobInfo> {
-    this.assertOpen();
-    validateKey(key);
+  protected async headChecked(key: string): Promise<BlobInfo> {
     try {
       const result = await this.client.send(
         new HeadObjectCommand({ Bucket: this.#config.bucket, Key: key }),
@@ -520,15 +497,11 @@ export class S3BlobStore extends BaseBlobStore {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    this.assertOpen();
-    validateKey(key);
+  protected async existsChecked(key: string): Promise<boolean> {
     return this.#exists(key);
   }
 
-  async delete(key: string): Promise<void> {
-    this.assertOpen();
-    validateKey(key);
+  protected async deleteChecked(key: string): Promise<void> {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.#config.bucket, Key: key }), {
         abortSignal: this.#deadline(),
@@ -539,12 +512,7 @@ export class S3BlobStore extends BaseBlobStore {
     }
   }
 
-  async deleteMany(keys: readonly string[]): Promise<void> {
-    this.assertOpen();
-    const given: unknown = keys;
-    if (!Array.isArray(given))
-      throw new BlobInvalidArgumentError('keys: expected an array of keys');
-    for (const key of keys) validateKey(key);
+  protected async deleteManyChecked(keys: readonly string[]): Promise<void> {
     const batches: string[][] = [];
     for (let i = 0; i < keys.length; i += 1000) batches.push(keys.slice(i, i + 1000));
     await forEachLimit(batches, 4, async (batch) => {
@@ -576,12 +544,8 @@ export class S3BlobStore extends BaseBlobStore {
    * s3rver builds it with DES, which OpenSSL 3 refuses (every truncated V2 listing then fails with
    * InternalError). V1 is served by AWS, MinIO, R2, B2 and s3rver alike; the cursor is the marker.
    */
-  async list(options: ListOptions = {}): Promise<ListPage> {
-    this.assertOpen();
-    const prefix = validatePrefix(options.prefix);
-    const limit = validateLimit(options.limit);
-    const marker = decodeCursor(options.cursor);
-    const recursive = options.recursive === true;
+  protected async listChecked(request: CheckedList): Promise<ListPage> {
+    const { prefix, limit, after: marker, recursive } = request;
     try {
       const result = await this.client.send(
         new ListObjectsCommand({
@@ -615,11 +579,11 @@ export class S3BlobStore extends BaseBlobStore {
     }
   }
 
-  async copy(source: string, destination: string, options: CopyOptions = {}): Promise<void> {
-    this.assertOpen();
-    validateKey(source);
-    validateKey(destination);
-    const ifNoneMatch = validateIfNoneMatch(options.ifNoneMatch);
+  protected async copyChecked(
+    source: string,
+    destination: string,
+    ifNoneMatch: boolean,
+  ): Promise<void> {
     if (ifNoneMatch && (await this.#exists(destination))) {
       throw new BlobPreconditionFailedError(destination);
     }
@@ -638,20 +602,20 @@ export class S3BlobStore extends BaseBlobStore {
     }
   }
 
-  async move(source: string, destination: string, options: CopyOptions = {}): Promise<void> {
+  protected async moveChecked(
+    source: string,
+    destination: string,
+    ifNoneMatch: boolean,
+  ): Promise<void> {
     // S3 has no rename: copy, then delete the source (capabilities.atomicMove is false).
-    await this.copy(source, destination, options);
-    await this.delete(source);
+    await this.copyChecked(source, destination, ifNoneMatch);
+    await this.deleteChecked(source);
   }
 
-  async presign(key: string, options: PresignOptions): Promise<string> {
-    this.assertOpen();
-    validateKey(key);
-    const expiresIn = presignSeconds(options);
-    const contentType =
-      options.contentType === undefined ? undefined : validateContentType(options.contentType);
+  protected async presignChecked(request: CheckedPresign): Promise<string> {
+    const { key, method, seconds: expiresIn, contentType } = request;
     const command =
-      options.method === 'GET'
+      method === 'GET'
         ? new GetObjectCommand({ Bucket: this.#config.bucket, Key: key })
         : new PutObjectCommand({
             Bucket: this.#config.bucket,
