@@ -702,20 +702,26 @@ export class PosixBlobStore extends BaseBlobStore {
     };
   }
 
+  /** The path of an existing object (copy and move sources); NotFound otherwise. */
+  async #existingFile(key: string): Promise<string> {
+    const path = this.#path(key);
+    try {
+      await this.#checkDir(dirname(path), key);
+      if (!(await lstat(path)).isFile()) throw new BlobNotFoundError(key);
+    } catch (err) {
+      throw mapFsError(err, key);
+    }
+    return path;
+  }
+
   protected async copyChecked(
     source: string,
     destination: string,
     ifNoneMatch: boolean,
   ): Promise<void> {
-    const from = this.#path(source);
+    const from = await this.#existingFile(source);
     const to = this.#path(destination);
     let temp: string | undefined;
-    try {
-      await this.#checkDir(dirname(from), source);
-      if (!(await lstat(from)).isFile()) throw new BlobNotFoundError(source);
-    } catch (err) {
-      throw mapFsError(err, source);
-    }
     try {
       if (ifNoneMatch && (await this.#exists(to)))
         throw new BlobPreconditionFailedError(destination);
@@ -747,14 +753,8 @@ export class PosixBlobStore extends BaseBlobStore {
     destination: string,
     ifNoneMatch: boolean,
   ): Promise<void> {
-    const from = this.#path(source);
+    const from = await this.#existingFile(source);
     const to = this.#path(destination);
-    try {
-      await this.#checkDir(dirname(from), source);
-      if (!(await lstat(from)).isFile()) throw new BlobNotFoundError(source);
-    } catch (err) {
-      throw mapFsError(err, source);
-    }
     try {
       await this.#ensureDir(dirname(to), destination);
       await this.#renameOnto(from, to, destination, ifNoneMatch);
