@@ -1,19 +1,77 @@
 import {
-  amqpCheck,
   composeDaemon,
   createOpsServer,
-  redisCheck,
+  DependencyUnavailableError,
+  redactUri,
   type Component,
   type DaemonDeps,
+  type ReadinessCheck,
 } from '@switchboard/runtime';
+import { createBridge } from './bridge.js';
+import { createBus } from './bus.js';
 import type { QueueConfig } from './config.js';
 
 /**
- * The queue daemon. For now a shell: it serves the ops endpoint, whose `/readyz` checks that a
- * RabbitMQ node and Redis answer. The bus and the bridge from events to jobs come later.
+ * The queue daemon: the bus and the bridge from events to jobs, behind the ops endpoint. `/readyz`
+ * asks the bus whether its AMQP connection is open and PINGs Redis through BullMQ's connection
+ * (protocol checks, not TCP connects). On close: `/readyz` turns `closing`, the bridge stops
+ * consuming and finishes the jobs in hand, the bus waits for its confirms, then closes.
  */
 export function createQueueDaemon(config: QueueConfig, deps: DaemonDeps): Component {
-  const checks = [amqpCheck(config.amqp), redisCheck(config.redis)];
+  const bus = createBus(
+    {
+      urls: config.amqp.urls,
+      source: `queue/${config.nodeId}`,
+      connectionName: `switchboard queue ${config.nodeId}`,
+      exchange: config.bus.exchange,
+      heartbeatSeconds: config.bus.heartbeatSeconds,
+      prefetch: config.bus.prefetch,
+      maxAttempts: config.bus.maxAttempts,
+      buffer: { maxMessages: config.bus.bufferMaxMessages, maxBytes: config.bus.bufferMaxBytes },
+      reconnectInitialMs: config.bus.reconnectInitialMs,
+      reconnectMaxMs: config.bus.reconnectMaxMs,
+      drainTimeoutMs: config.bus.drainTimeoutMs,
+    },
+    { logger: deps.logger, registry: deps.registry },
+  );
+  const bridge = createBridge(
+    {
+      bus,
+      redisUrl: config.redis.url,
+      queue: config.bridge.queue,
+      taskQueue: config.bridge.taskQueue,
+      prefix: config.bridge.prefix,
+      publishOutcomes: config.bridge.publishOutcomes,
+    },
+    { logger: deps.logger, registry: deps.registry },
+  );
+  const checks: ReadinessCheck[] = [
+    {
+      name: 'amqp',
+      target: config.amqp.urls.map(redactUri).join(','),
+      check() {
+        if (!bus.isConnected()) {
+          return Promise.reject(new DependencyUnavailableError('amqp', `bus is ${bus.state}`));
+        }
+        return Promise.resolve();
+      },
+    },
+    {
+      name: 'redis',
+      target: redactUri(config.redis.url),
+      async check() {
+        try {
+          await bridge.ping();
+        } catch (cause) {
+          throw new DependencyUnavailableError(
+            'redis',
+            cause instanceof Error ? cause.message : String(cause),
+            { cause },
+          );
+        }
+      },
+    },
+  ];
   const ops = createOpsServer({
     host: config.ops.host,
     port: config.ops.port,
@@ -21,9 +79,5 @@ export function createQueueDaemon(config: QueueConfig, deps: DaemonDeps): Compon
     registry: deps.registry,
     checks,
   });
-  deps.logger.info(
-    { dependencies: checks.map((c) => ({ name: c.name, target: c.target })) },
-    'queue shell: serving the ops endpoint only; no events are bridged yet',
-  );
-  return composeDaemon(ops);
+  return composeDaemon(ops, [bus, bridge]);
 }
