@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defineComponent, type Component, type Logger, type Registry } from '@switchboard/runtime';
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { Counter } from 'prom-client';
-import type { Bus, Subscription } from './bus.js';
+import type { Bus, Subscription } from './bus-types.js';
 import type { EventEnvelope, EventName, EventPayload } from './catalogue/events.js';
 import {
   defaultTaskQueue,

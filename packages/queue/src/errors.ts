@@ -1,4 +1,4 @@
-import { SwitchboardError } from '@switchboard/runtime';
+import { redactCredentials, SwitchboardError } from '@switchboard/runtime';
 
 /** The stable codes of the bus and the bridge; a docs table lists each with its meaning. */
 export const BusErrorCode = {
@@ -139,4 +139,17 @@ export class BridgeStoreError extends BusError {
 /** Whether `err` is a bus error, optionally with the given code. */
 export function isBusError(err: unknown, code?: BusErrorCode): err is BusError {
   return err instanceof BusError && (code === undefined || err.code === code);
+}
+
+/** An error's message for a log line or a dead-letter reason, with any credentials redacted. */
+export function describeError(error: unknown): string {
+  return redactCredentials(error instanceof Error ? error.message : String(error));
+}
+
+/** Checks an option that must be a positive integer (a count or a limit). */
+export function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new BusInvalidArgumentError(`bus: ${name} must be a positive integer, got ${value}`);
+  }
+  return value;
 }

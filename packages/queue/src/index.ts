@@ -1,8 +1,7 @@
 export { queueConfigSchema, queueOpsPort, type QueueConfig } from './config.js';
 export { createQueueDaemon } from './daemon.js';
+export { createBus } from './bus.js';
 export {
-  createBus,
-  parseEnvelope,
   type Bus,
   type BusDeps,
   type BusEvents,
@@ -14,7 +13,8 @@ export {
   type PublishReceipt,
   type SubscribeOptions,
   type Subscription,
-} from './bus.js';
+} from './bus-types.js';
+export { parseEnvelope } from './envelope.js';
 export {
   bridgeRule,
   createBridge,
