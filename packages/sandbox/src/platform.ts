@@ -12,6 +12,8 @@ export interface DaemonSpec {
   readonly nodeId: string;
   /** Its ops endpoint (readyz, healthz, metrics) listens on port base + this. */
   readonly opsPortOffset: number;
+  /** Variables only this daemon needs, under the sandbox folder (e.g. the worker's spool). */
+  readonly env?: (info: SandboxInfo) => Record<string, string>;
 }
 
 /** The daemons of the platform, in start order (base+51 is kept for a second controller). */
@@ -33,6 +35,8 @@ export const DAEMONS: readonly DaemonSpec[] = [
     packageName: 'worker',
     nodeId: 'worker-1',
     opsPortOffset: PORT_OFFSETS.daemons + 3,
+    // Where PBX nodes would drop recordings for blob.ingest; the worker creates it on start.
+    env: (info) => ({ SWB_SPOOL_DIR: join(info.root, 'spool') }),
   },
   {
     name: 'sip-edge',
@@ -66,6 +70,7 @@ export function daemonDefaults(info: SandboxInfo, daemon: DaemonSpec): Record<st
     SWB_OPS_HOST: LOOPBACK,
     SWB_OPS_PORT: String(daemonOpsPort(info, daemon)),
     ...platformDefaults(info),
+    ...daemon.env?.(info),
   };
 }
 

@@ -1,3 +1,4 @@
+import { defaultTaskQueue } from '@switchboard/queue';
 import {
   SecretString,
   Type,
@@ -40,6 +41,96 @@ export const workerConfigSchema = Type.Object({
         default: false,
         description: 'Path-style bucket addressing (most S3-compatible servers need it)',
       }),
+    }),
+  }),
+  spool: Type.Object({
+    dir: Type.String({
+      minLength: 1,
+      description:
+        'Spool directory (local or NFS) where PBX nodes drop recordings; blob.ingest paths are relative to it',
+    }),
+  }),
+  search: Type.Object({
+    node: Type.Array(UriString({ protocols: ['http:', 'https:'], typeName: 'http(s) URL' }), {
+      default: [],
+      description:
+        'Elasticsearch nodes (comma-separated URLs); none: CDRs are stored in SQL only and search.reindex fails',
+    }),
+    indexPrefix: Type.String({
+      default: 'switchboard',
+      pattern: '^[a-z0-9_-]+$',
+      description: 'Every search index and alias name starts <indexPrefix>-',
+    }),
+    apiKey: Type.Optional(SecretString({ minLength: 1, description: 'Elasticsearch API key' })),
+  }),
+  queue: Type.Object({
+    name: Type.String({
+      minLength: 1,
+      default: defaultTaskQueue,
+      description: 'The BullMQ queue the tasks are taken from',
+    }),
+    prefix: Type.String({
+      minLength: 1,
+      default: 'bull',
+      description: 'Redis key prefix of the BullMQ queue',
+    }),
+    lockDurationMs: Type.Integer({
+      minimum: 1000,
+      default: 30_000,
+      description:
+        "How long a job lock lasts without renewal (renewed every half of it); a killed worker's jobs are recovered once it expires",
+    }),
+    stalledIntervalMs: Type.Integer({
+      minimum: 1000,
+      default: 30_000,
+      description:
+        'How often this worker looks for jobs whose lock expired (stalled) and requeues them',
+    }),
+    maxStalledCount: Type.Integer({
+      minimum: 0,
+      default: 1,
+      description: 'Times a job may stall and be requeued before it is failed',
+    }),
+  }),
+  concurrency: Type.Object({
+    total: Type.Integer({
+      minimum: 1,
+      default: 16,
+      description: 'Jobs this worker runs at once, all tasks together (BullMQ worker concurrency)',
+    }),
+    cdrIndex: Type.Integer({ minimum: 1, default: 16, description: 'cdr.index jobs at once' }),
+    blobIngest: Type.Integer({ minimum: 1, default: 4, description: 'blob.ingest jobs at once' }),
+    retentionPurge: Type.Integer({
+      minimum: 1,
+      default: 1,
+      description: 'retention.purge jobs at once',
+    }),
+    searchReindex: Type.Integer({
+      minimum: 1,
+      default: 1,
+      description: 'search.reindex jobs at once',
+    }),
+  }),
+  schedules: Type.Object({
+    retentionPurgeEveryMs: Type.Integer({
+      minimum: 0,
+      default: 3_600_000,
+      description:
+        'How often retention.purge runs (a BullMQ job scheduler); 0 removes the schedule',
+    }),
+    retentionPurgeBatchSize: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 500,
+      description: 'Blobs and rows retention.purge deletes per batch',
+    }),
+  }),
+  debug: Type.Object({
+    stepDelayMs: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description:
+        'Tests only: pause between the durable steps of cdr.index and blob.ingest, so a fault test can kill the worker mid-task',
     }),
   }),
 });

@@ -6,6 +6,7 @@ const base = {
   SWB_NODE_ID: 'worker-1',
   SWB_REDIS_URL: 'redis://127.0.0.1:6379',
   SWB_SQL_PRIMARY: 'mysql://root@127.0.0.1:3306',
+  SWB_SPOOL_DIR: '/var/spool/switchboard',
 };
 
 function load(env: Record<string, string>) {
@@ -65,11 +66,39 @@ describe('worker config', () => {
     expect(config.blob.s3.secretAccessKey?.reveal()).toBe('shh');
   });
 
-  it('requires the Redis and SQL primary addresses, with no default', () => {
+  it('requires the Redis and SQL primary addresses and the spool directory, with no default', () => {
     const rows = describeConfig(workerConfigSchema);
     expect(rows.filter((row) => row.required).map((row) => row.env)).toEqual([
       'SWB_REDIS_URL',
       'SWB_SQL_PRIMARY',
+      'SWB_SPOOL_DIR',
     ]);
+  });
+
+  it('defaults to the shared task queue, search off, hourly purges and 30 s locks', () => {
+    const { config } = load({ SWB_BLOB_ROOT: '/var/lib/switchboard' });
+    expect(config.queue).toEqual({
+      name: 'switchboard-tasks',
+      prefix: 'bull',
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      maxStalledCount: 1,
+    });
+    expect(config.search.node).toEqual([]);
+    expect(config.schedules).toEqual({
+      retentionPurgeEveryMs: 3_600_000,
+      retentionPurgeBatchSize: 500,
+    });
+    expect(config.concurrency).toMatchObject({ total: 16, blobIngest: 4, retentionPurge: 1 });
+  });
+
+  it('reads search nodes as a list and the API key as a Secret', () => {
+    const { config } = load({
+      SWB_BLOB_ROOT: '/b',
+      SWB_SEARCH_NODE: 'http://es-1:9200,http://es-2:9200',
+      SWB_SEARCH_API_KEY: 'key',
+    });
+    expect(config.search.node).toEqual(['http://es-1:9200', 'http://es-2:9200']);
+    expect(config.search.apiKey).toBeInstanceOf(Secret);
   });
 });

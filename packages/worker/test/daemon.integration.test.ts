@@ -49,6 +49,7 @@ describe('worker process', () => {
       SWB_REDIS_URL: 'redis://127.0.0.1:1',
       SWB_SQL_PRIMARY: 'mysql://root:hunter2@127.0.0.1:1/switchboard',
       SWB_BLOB_ROOT: blobRoot,
+      SWB_SPOOL_DIR: join(blobRoot, 'spool'),
     });
     const exited = exitOf(child);
     const lines: string[] = [];

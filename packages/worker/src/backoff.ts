@@ -1,0 +1,31 @@
+/**
+ * The BullMQ backoff type of platform tasks. A producer adds a job with
+ * `{ attempts, backoff: { type: taskBackoffType } }`; the worker's `settings.backoffStrategy`
+ * then computes each retry's delay from the task's own `backoff` options.
+ */
+export const taskBackoffType = 'switchboard';
+
+export interface BackoffOptions {
+  /** The ceiling of the first retry's delay; doubled for each later one. */
+  readonly baseDelayMs: number;
+  /** The longest delay. */
+  readonly maxDelayMs: number;
+}
+
+export const defaultBackoff: BackoffOptions = Object.freeze({
+  baseDelayMs: 1000,
+  maxDelayMs: 300_000,
+});
+
+/**
+ * Exponential backoff with "equal jitter": the ceiling is `base · 2^(attempt−1)` capped at `max`,
+ * and the delay is drawn from [ceiling/2, ceiling). Half the ceiling is kept so retries after an
+ * outage never pile up at 0 ms; the random half spreads the workers that failed together.
+ * `attempt` is the number of attempts made so far (1 before the first retry).
+ */
+export function retryDelay(attempt: number, options: BackoffOptions, random: () => number): number {
+  const exponent = Math.max(0, Math.floor(attempt) - 1);
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.min(exponent, 52));
+  const half = ceiling / 2;
+  return Math.floor(half + random() * half);
+}
