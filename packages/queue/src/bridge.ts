@@ -7,6 +7,7 @@ import type { EventEnvelope, EventName, EventPayload } from './catalogue/events.
 import {
   defaultTaskQueue,
   jobIdFor,
+  taskBackoffType,
   taskNames,
   type TaskName,
   type TaskPayload,
@@ -47,7 +48,8 @@ export const defaultBridgeQueue = 'switchboard.bridge';
  */
 export const defaultBridgeJobOptions: JobsOptions = {
   attempts: 5,
-  backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+  // The task's own backoff, computed by the worker (exponential, jittered; 1 s doubling by default).
+  backoff: { type: taskBackoffType },
   removeOnComplete: { count: 10_000 },
   removeOnFail: { count: 50_000 },
 };

@@ -43,10 +43,10 @@ describe('bridge rules', () => {
     );
   });
 
-  it('adds jobs with 5 attempts, exponential backoff with jitter and bounded history', () => {
+  it("adds jobs with 5 attempts, the task's own backoff and bounded history", () => {
     expect(defaultBridgeJobOptions).toMatchObject({
       attempts: 5,
-      backoff: { type: 'exponential', jitter: 0.5 },
+      backoff: { type: 'switchboard' },
       removeOnComplete: { count: 10_000 },
       removeOnFail: { count: 50_000 },
     });

@@ -1,9 +1,5 @@
-/**
- * The BullMQ backoff type of platform tasks. A producer adds a job with
- * `{ attempts, backoff: { type: taskBackoffType } }`; the worker's `settings.backoffStrategy`
- * then computes each retry's delay from the task's own `backoff` options.
- */
-export const taskBackoffType = 'switchboard';
+/** The backoff type producers name (from the task catalogue), re-exported for the worker's users. */
+export { taskBackoffType } from '@switchboard/queue';
 
 export interface BackoffOptions {
   /** The ceiling of the first retry's delay; doubled for each later one. */

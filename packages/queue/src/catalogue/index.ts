@@ -15,6 +15,7 @@ export {
   isTaskName,
   jobIdFor,
   jobSchemas,
+  taskBackoffType,
   taskNames,
   type TaskName,
   type TaskPayload,

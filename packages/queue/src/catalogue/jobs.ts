@@ -48,6 +48,13 @@ export function isTaskName(name: string): name is TaskName {
 export const defaultTaskQueue = 'switchboard-tasks';
 
 /**
+ * The BullMQ backoff type of platform tasks. Producers add jobs with
+ * `{ attempts, backoff: { type: taskBackoffType } }`; the worker's backoff strategy then computes
+ * each retry's delay from the task's own backoff options (exponential, jittered).
+ */
+export const taskBackoffType = 'switchboard';
+
+/**
  * The BullMQ job id of a task's payload, where the task has a natural key: adding the same work
  * twice (a redelivered event, a retried publish) then finds the job already there and adds
  * nothing. BullMQ refuses `:` in custom ids, so the key is URI-encoded.
