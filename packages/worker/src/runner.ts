@@ -88,7 +88,8 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   const connection = { url: options.redisUrl, maxRetriesPerRequest: null };
   const prefix = options.prefix ?? 'bull';
   const slots = new TaskSlots(options.tasks);
-  const running = new Set<(reason: unknown) => void>();
+  const inFlight = new Set<Attempt>();
+  const deadlines = new DeadlineSweep(inFlight, options.tasks);
   let queue: Queue | undefined;
   let worker: Worker | undefined;
 
@@ -158,55 +159,36 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
 
   /**
    * One attempt: settles with the handler, or fails at the deadline (or on destroy) even if the
-   * handler ignores its signal. The AbortController is made only when the handler reads
-   * `signal` or an abort happens: the worker bench showed each per-job allocation.
+   * handler ignores its signal. Deadlines are checked by one sweep timer for all attempts, not a
+   * timer each, and the attempt is one object: the worker bench showed per-job timers and
+   * closures (and the garbage they make) as the runner's main cost.
    */
-  async function attempt(
-    definition: AnyTaskDefinition,
-    payload: unknown,
-    job: Job,
-  ): Promise<unknown> {
-    let controller: AbortController | undefined;
-    const controllerOf = (): AbortController => (controller ??= new AbortController());
-    let child: Logger | undefined;
-    const context: TaskContext = {
-      jobId: job.id ?? '',
-      attempt: job.attemptsMade + 1,
-      get signal() {
-        return controllerOf().signal;
-      },
-      get logger() {
-        return (child ??= logger.child({ task: definition.name, jobId: job.id }));
-      },
-      progress: (value) => job.updateProgress(value),
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let abort: ((reason: unknown) => void) | undefined;
-    try {
-      return await new Promise<unknown>((resolve, reject) => {
-        abort = (reason) => {
-          const error = reason instanceof Error ? reason : new ClosedError('attempt aborted');
-          controllerOf().abort(error);
-          reject(error);
-        };
-        running.add(abort);
-        timer = setTimeout(() => {
-          abort?.(new WorkerTimeoutError(definition.name, definition.timeoutMs));
-        }, definition.timeoutMs);
-        (definition.handler as (p: unknown, c: TaskContext) => Promise<unknown>)(
-          payload,
-          context,
-        ).then(resolve, reject);
-      });
-    } finally {
-      clearTimeout(timer);
-      if (abort !== undefined) running.delete(abort);
-    }
+  function attempt(definition: AnyTaskDefinition, payload: unknown, job: Job): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      const running = new Attempt(definition, job, logger, resolve, reject, inFlight);
+      inFlight.add(running);
+      deadlines.ensure();
+      let pending: Promise<unknown>;
+      try {
+        pending = definition.handler(payload as never, running);
+      } catch (error) {
+        running.fail(error); // a handler that throws before returning its promise
+        return;
+      }
+      pending.then(
+        (value) => {
+          running.settle(value);
+        },
+        (error: unknown) => {
+          running.fail(error);
+        },
+      );
+    });
   }
 
   // Two parameters on purpose: BullMQ hands a processor declaring a third (`signal`) an
   // AbortController per job, which cost ~25% of the no-op bench; destroy() aborts the handlers
-  // through `running` instead.
+  // through `inFlight` instead.
   async function processJob(job: Job, token?: string): Promise<unknown> {
     const task = job.name;
     const began = performance.now();
@@ -319,10 +301,12 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     async close() {
       // Stops taking jobs and waits for the active ones (bounded by the daemon's close deadline).
       await worker?.close();
+      deadlines.stop();
       await queue?.close();
     },
     async destroy() {
-      for (const abort of running) abort(new ClosedError('worker destroyed'));
+      deadlines.stop();
+      for (const running of inFlight) running.abort(new ClosedError('worker destroyed'));
       await worker?.close(true);
       await queue?.close();
     },
@@ -339,4 +323,122 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
       return worker;
     },
   };
+}
+
+/**
+ * One running attempt, also the handler's `TaskContext`: `signal` and `logger` are made on first
+ * use, so a handler that reads neither costs no AbortController and no child logger.
+ */
+class Attempt implements TaskContext {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly deadline: number;
+  readonly progress: TaskContext['progress'];
+  readonly #definition: AnyTaskDefinition;
+  readonly #job: Job;
+  readonly #logger: Logger;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (reason: unknown) => void;
+  readonly #inFlight: Set<Attempt>;
+  #controller: AbortController | undefined;
+  #child: Logger | undefined;
+  #done = false;
+
+  constructor(
+    definition: AnyTaskDefinition,
+    job: Job,
+    logger: Logger,
+    resolve: (value: unknown) => void,
+    reject: (reason: unknown) => void,
+    inFlight: Set<Attempt>,
+  ) {
+    this.#definition = definition;
+    this.#job = job;
+    this.#logger = logger;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#inFlight = inFlight;
+    this.jobId = job.id ?? '';
+    this.attempt = job.attemptsMade + 1;
+    this.deadline = performance.now() + definition.timeoutMs;
+    this.progress = (value) => job.updateProgress(value);
+  }
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get logger(): Logger {
+    return (this.#child ??= this.#logger.child({
+      task: this.#definition.name,
+      jobId: this.#job.id,
+    }));
+  }
+
+  settle(value: unknown): void {
+    if (this.#finish()) this.#resolve(value);
+  }
+
+  fail(error: unknown): void {
+    if (this.#finish()) this.#reject(error);
+  }
+
+  /** Aborts the handler's signal and fails the attempt now, whatever the handler does. */
+  abort(reason: unknown): void {
+    const error = reason instanceof Error ? reason : new ClosedError('attempt aborted');
+    (this.#controller ??= new AbortController()).abort(error);
+    this.fail(error);
+  }
+
+  timedOut(): void {
+    this.abort(new WorkerTimeoutError(this.#definition.name, this.#definition.timeoutMs));
+  }
+
+  #finish(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    this.#inFlight.delete(this);
+    return true;
+  }
+}
+
+/**
+ * One unref'd interval for every attempt's deadline, ticking at a tenth of the shortest task
+ * timeout (between 10 and 250 ms), running while attempts are in flight.
+ */
+class DeadlineSweep {
+  readonly #inFlight: Set<Attempt>;
+  readonly #tickMs: number;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(inFlight: Set<Attempt>, tasks: TaskRegistry) {
+    this.#inFlight = inFlight;
+    let shortest = Number.POSITIVE_INFINITY;
+    for (const name of tasks.names) {
+      shortest = Math.min(shortest, tasks.get(name)?.timeoutMs ?? shortest);
+    }
+    this.#tickMs = Math.min(250, Math.max(10, Math.floor(shortest / 10)));
+  }
+
+  ensure(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => {
+      this.#sweep();
+    }, this.#tickMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #sweep(): void {
+    if (this.#inFlight.size === 0) {
+      this.stop();
+      return;
+    }
+    const now = performance.now();
+    for (const running of this.#inFlight) if (running.deadline <= now) running.timedOut();
+  }
 }
