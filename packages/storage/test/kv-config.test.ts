@@ -123,6 +123,7 @@ describe('kv configuration', () => {
       retryDelayOnFailover: 200,
       retryDelayOnClusterDown: 200,
       retryDelayOnTryAgain: 200,
+      retryDelayOnMoved: 50,
       maxRedirections: 36,
       redisOptions: { commandTimeout: 4000, connectTimeout: 5000 },
     });
