@@ -26,8 +26,9 @@ export const CallDirectionSchema = Type.Union([
 ]);
 
 /**
- * A call detail record. Field names match the search module's `CdrDocument` and the `cdr` SQL
- * table, so the worker stores and indexes it without renaming anything.
+ * A call detail record. Field names match the search module's `CdrDocument`, so the worker
+ * indexes it as it is; the worker's `cdr` SQL table names the same fields in snake_case
+ * (`from_uri`, `start_time`…: `from` and `to` are reserved words), mapped in one place.
  */
 export const CdrSchema = Type.Object(
   {
