@@ -9,8 +9,9 @@ import {
   type Registry,
 } from '@switchboard/runtime';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { defaultBackoff, retryDelay, taskBackoffType } from './backoff.js';
+import { TaskDurationHistogram, type DurationSeries } from './task-metrics.js';
 import { WorkerInvalidPayloadError, WorkerTimeoutError, WorkerUnknownTaskError } from './errors.js';
 import {
   TaskSlots,
@@ -94,11 +95,18 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
   let worker: Worker | undefined;
 
   const registers = options.metrics === undefined ? [] : [options.metrics];
-  const completed = new Counter({
+  new Counter({
     name: 'swb_worker_jobs_completed_total',
     help: 'Jobs that completed, by task',
     labelNames: ['task'] as const,
     registers,
+    // Counted in `series` per job (a plain increment), added here on each scrape.
+    collect() {
+      for (const [task, tally] of series) {
+        if (tally.completed > 0) this.inc({ task }, tally.completed);
+        tally.completed = 0;
+      }
+    },
   });
   const failed = new Counter({
     name: 'swb_worker_jobs_failed_total',
@@ -112,13 +120,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     labelNames: ['task'] as const,
     registers,
   });
-  const duration = new Histogram({
-    name: 'swb_worker_job_duration_seconds',
-    help: 'Duration of an attempt, by task and outcome',
-    labelNames: ['task', 'outcome'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-    registers,
-  });
+  const duration = new TaskDurationHistogram(registers);
   new Gauge({
     name: 'swb_worker_queue_jobs',
     help: 'Jobs in the queue, by state (read from Redis on each scrape)',
@@ -136,22 +138,14 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     },
   });
 
-  // Label children per task, resolved once: prom-client hashes the labels on every unbound call,
-  // which showed in the worker bench.
-  const series = new Map<
-    string,
-    {
-      readonly completed: { inc(): void };
-      readonly completedSeconds: { observe(value: number): void };
-    }
-  >();
+  // Per task: a plain tally of completed jobs (added to the counter on scrape) and the duration
+  // series, so the per-job path neither hashes labels nor allocates (the worker bench showed
+  // both with prom-client's labelled metrics).
+  const series = new Map<string, { completed: number; readonly seconds: DurationSeries }>();
   function seriesOf(task: string) {
     let found = series.get(task);
     if (found === undefined) {
-      found = {
-        completed: completed.labels({ task }),
-        completedSeconds: duration.labels({ task, outcome: 'completed' }),
-      };
+      found = { completed: 0, seconds: duration.series(task, 'completed') };
       series.set(task, found);
     }
     return found;
@@ -206,9 +200,9 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
       }
       acquired = true;
       const result = await attempt(definition, checked.value, job);
-      const series = seriesOf(task);
-      series.completed.inc();
-      series.completedSeconds.observe((performance.now() - began) / 1000);
+      const tally = seriesOf(task);
+      tally.completed += 1;
+      tally.seconds.observe((performance.now() - began) / 1000);
       return result;
     } catch (error) {
       if (error instanceof DelayedError) throw error;
@@ -217,7 +211,7 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
         (error instanceof SwitchboardError && !error.retryable);
       const final = unrecoverable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       failed.inc({ task, final: String(final) });
-      duration.observe({ task, outcome: 'failed' }, (performance.now() - began) / 1000);
+      duration.series(task, 'failed').observe((performance.now() - began) / 1000);
       const log = logger.child({ task, jobId: job.id, attempt: job.attemptsMade + 1, final });
       log.warn({ err: error }, final ? 'job failed' : 'attempt failed; will retry');
       if (error instanceof SwitchboardError && !error.retryable) {
