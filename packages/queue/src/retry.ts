@@ -1,3 +1,5 @@
+import { backoffDelay as sharedBackoff } from '@switchboard/runtime';
+
 /** The header that counts how many times a handler failed on a message. */
 export const attemptsHeader = 'x-attempts';
 /** Why a message was dead-lettered by the bus (the handler's error, or why it was invalid). */
@@ -46,8 +48,7 @@ export function backoffDelay(
   options: BackoffOptions,
   random: () => number = Math.random,
 ): number {
-  const exp = Math.min(options.maxMs, options.initialMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exp / 2 + (random() * exp) / 2);
+  return sharedBackoff(attempt, { baseMs: options.initialMs, maxMs: options.maxMs }, random);
 }
 
 /** Shortens a reason for a header (AMQP short strings are fine long, but logs are not). */

@@ -1,3 +1,4 @@
+export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { systemClock, type Clock } from './clock.js';
 export {
   configFileEnv,

@@ -1,3 +1,5 @@
+import { backoffDelay } from '@switchboard/runtime';
+
 /** The backoff type producers name (from the task catalogue), re-exported for the worker's users. */
 export { taskBackoffType } from '@switchboard/queue';
 
@@ -20,8 +22,5 @@ export const defaultBackoff: BackoffOptions = Object.freeze({
  * `attempt` is the number of attempts made so far (1 before the first retry).
  */
 export function retryDelay(attempt: number, options: BackoffOptions, random: () => number): number {
-  const exponent = Math.max(0, Math.floor(attempt) - 1);
-  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.min(exponent, 52));
-  const half = ceiling / 2;
-  return Math.floor(half + random() * half);
+  return backoffDelay(attempt, { baseMs: options.baseDelayMs, maxMs: options.maxDelayMs }, random);
 }

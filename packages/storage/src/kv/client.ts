@@ -1,6 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger, ReadinessCheck, Static, TSchema } from '@switchboard/runtime';
+import {
+  backoffDelay,
+  type Logger,
+  type ReadinessCheck,
+  type Static,
+  type TSchema,
+} from '@switchboard/runtime';
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { JsonCodec, decodeCounter, type KvCodec } from './codec.js';
 import {
@@ -510,7 +516,7 @@ class Records<T> extends Collection implements KvRecords<T> {
       if (await this.#cas([full], args, ttl)) return next;
       // Another writer won: back off a random while (growing, at most 100 ms) so the losers
       // do not all read and collide again at once.
-      await sleep(Math.random() * Math.min(100, 2 ** attempt));
+      await sleep(backoffDelay(attempt + 1, { baseMs: 1, maxMs: 100, jitter: 'full' }));
     }
     throw new KvConflictError(full, this.core.config.updateAttempts);
   }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@elastic/elasticsearch';
+import { backoffDelay as sharedBackoff } from '@switchboard/runtime';
 import type { ResolvedSearchConfig } from './config.js';
 import { SearchError, SearchErrorKind, describeEsError, toSearchError } from './errors.js';
 
@@ -96,8 +97,11 @@ export function backoffDelay(
   retry: { readonly baseDelayMs: number; readonly maxDelayMs: number },
   random: () => number,
 ): number {
-  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-  return Math.floor(random() * ceiling);
+  return sharedBackoff(
+    attempt,
+    { baseMs: retry.baseDelayMs, maxMs: retry.maxDelayMs, jitter: 'full' },
+    random,
+  );
 }
 
 type Outcome =

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '@switchboard/runtime';
+import { backoffDelay, type Logger } from '@switchboard/runtime';
 import type { FieldPacket, PoolConnection, QueryResult } from 'mysql2/promise';
 import type { CausalReads } from './causal.js';
 import { SqlErrorFamily, isConnectionError, sqlErrorFamily } from './errors.js';
@@ -42,7 +42,7 @@ export class Transactions {
       } catch (error) {
         if (attempt >= retries || sqlErrorFamily(error) !== SqlErrorFamily.Lock) throw error;
         // Jitter spreads two colliding transactions apart so they do not deadlock again.
-        await sleep(baseDelay * 2 ** attempt * (0.5 + Math.random()));
+        await sleep(backoffDelay(attempt + 1, { baseMs: baseDelay, maxMs: baseDelay * 64 }));
       }
     }
   }
