@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { parseClusterNodes, type ClusterNodeEntry } from '@switchboard/storage';
 import { isRootUser, type StartContext } from './context.js';
 import { SandboxError, SandboxErrorCode } from './errors.js';
 import {
@@ -10,7 +11,7 @@ import {
 } from './layout.js';
 import { checkFreePort } from './ports.js';
 import { elapsed, killServer, ownedPid, run, spawnLogged, startError, waitFor } from './process.js';
-import { parseClusterNodes, parseInfo, redisCommand, type ClusterNodeEntry } from './resp.js';
+import { parseInfo, redisCommand } from './resp.js';
 import type { Endpoint, SandboxInfo } from './types.js';
 
 /** The redis-server command line of a standalone or cluster node (pure; unit-tested). */

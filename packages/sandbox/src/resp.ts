@@ -79,37 +79,3 @@ export function parseInfo(text: string): Map<string, string> {
 }
 
 /** One line of CLUSTER NODES. */
-export interface ClusterNodeEntry {
-  readonly id: string;
-  readonly host: string;
-  readonly port: number;
-  readonly flags: readonly string[];
-  /** The primary's id for a replica, `-` for a primary. */
-  readonly primaryId: string;
-  readonly connected: boolean;
-  /** Slot ranges as written, e.g. `0-5460`. */
-  readonly slots: readonly string[];
-}
-
-export function parseClusterNodes(text: string): ClusterNodeEntry[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [id = '', address = '', flags = '', primaryId = '', , , , link = '', ...slots] =
-        line.split(' ');
-      // `127.0.0.1:17420@27420` (optionally `,hostname`)
-      const hostPort = address.split('@')[0] ?? '';
-      const colon = hostPort.lastIndexOf(':');
-      return {
-        id,
-        host: hostPort.slice(0, colon),
-        port: Number(hostPort.slice(colon + 1)),
-        flags: flags.split(','),
-        primaryId,
-        connected: link === 'connected',
-        slots,
-      };
-    });
-}

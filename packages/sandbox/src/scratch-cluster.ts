@@ -1,10 +1,11 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseClusterNodes } from '@switchboard/storage';
 import { SandboxError, SandboxErrorCode } from './errors.js';
 import { CLUSTER_BUS_OFFSET, CLUSTER_NODE_TIMEOUT_MS, LOOPBACK } from './layout.js';
 import { ownedPid, probePort, run, spawnLogged, stopPid, waitFor } from './process.js';
 import { redisArgs } from './redis.js';
-import { parseClusterNodes, parseInfo, redisCommand } from './resp.js';
+import { parseInfo, redisCommand } from './resp.js';
 import type { Endpoint, SandboxInfo } from './types.js';
 
 /** Where scratch clusters take their ports: above the sandbox's own range. */
@@ -177,10 +178,10 @@ async function stopAll(nodes: readonly ScratchNode[]): Promise<void> {
 async function allOk(members: readonly Endpoint[], primaries: number): Promise<boolean> {
   for (const member of members) {
     const view = parseClusterNodes(await redisCommand(member, ['CLUSTER', 'NODES']));
-    const masters = view.filter((n) => n.flags.includes('master')).length;
-    const replicas = view.filter((n) => n.flags.includes('slave')).length;
+    const masters = view.filter((n) => n.role === 'primary').length;
+    const replicas = view.filter((n) => n.role === 'replica').length;
     if (masters !== primaries || replicas !== members.length - primaries) return false;
-    if (view.some((n) => n.flags.includes('handshake'))) return false;
+    if (view.some((n) => n.handshake)) return false;
     const cluster = parseInfo(await redisCommand(member, ['CLUSTER', 'INFO']));
     if (cluster.get('cluster_state') !== 'ok') return false;
     const replication = parseInfo(await redisCommand(member, ['INFO', 'replication']));

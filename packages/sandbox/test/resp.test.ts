@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, parseClusterNodes, parseInfo, parseReply } from '../src/resp.js';
+import { encodeCommand, parseInfo, parseReply } from '../src/resp.js';
 
 describe('RESP probe client', () => {
   it('encodes a command as an array of bulk strings', () => {
@@ -21,24 +21,5 @@ describe('RESP probe client', () => {
     const info = parseInfo('# Cluster\r\ncluster_state:ok\r\ncluster_known_nodes:6\r\n');
     expect(info.get('cluster_state')).toBe('ok');
     expect(info.get('cluster_known_nodes')).toBe('6');
-  });
-
-  it('reads CLUSTER NODES lines', () => {
-    const [primary, replica] = parseClusterNodes(
-      [
-        'a1 127.0.0.1:17420@27420 myself,master - 0 0 1 connected 0-5460',
-        'b2 127.0.0.1:17423@27423 slave,fail a1 0 1700000000 1 disconnected',
-      ].join('\n'),
-    );
-    expect(primary).toMatchObject({
-      id: 'a1',
-      port: 17420,
-      host: '127.0.0.1',
-      flags: ['myself', 'master'],
-      connected: true,
-      slots: ['0-5460'],
-    });
-    expect(replica).toMatchObject({ port: 17423, primaryId: 'a1', connected: false, slots: [] });
-    expect(replica?.flags).toContain('fail');
   });
 });
