@@ -62,5 +62,6 @@ export {
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
+  platformDefaults,
   type DaemonSpec,
 } from './platform.js';
