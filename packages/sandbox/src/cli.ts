@@ -12,7 +12,14 @@ import {
 import { sandboxOptionsFromEnv } from './env.js';
 import { SandboxError } from './errors.js';
 import { repositoryRoot } from './layout.js';
-import { MIGRATE_ENTRY, daemonEntry, migrateEnvironment } from './platform.js';
+import {
+  MIGRATE_ENTRY,
+  controllerTokensFile,
+  controllerUrls,
+  daemonEntry,
+  ensureControllerTokens,
+  migrateEnvironment,
+} from './platform.js';
 import { elapsed, run } from './process.js';
 import { down, ensureUp, reset, status, type ServerStatus } from './sandbox.js';
 import type { SandboxInfo, SandboxOptions } from './types.js';
@@ -137,7 +144,8 @@ async function commandStart(options: SandboxOptions, downAfter: boolean): Promis
   // The schema first: daemons start on tables that exist.
   const migrated = await migrateSchema(info, repoRoot);
   if (!migrated) return 1;
-  const daemons = await startDaemons(info, { repoRoot, userEnv: process.env });
+  const tokens = ensureControllerTokens(info);
+  const daemons = await startDaemons(info, { repoRoot, userEnv: process.env, tokens });
   console.log(
     `\n${table([
       ['DAEMON', 'PID', 'OPS ENDPOINT', 'LOG'],
@@ -211,7 +219,13 @@ async function commandStart(options: SandboxOptions, downAfter: boolean): Promis
       }
     }),
   );
-  if (!state.stopping) log('running; ^C stops the daemons');
+  if (!state.stopping) {
+    // Where to look, never the tokens themselves: they stay in their 0600 file.
+    const [api] = controllerUrls(info);
+    log(`dashboard: ${api ?? ''}/dashboard and API docs: ${api ?? ''}/docs`);
+    log(`controller tokens (admin, join): ${controllerTokensFile(info)}`);
+    log('running; ^C stops the daemons');
+  }
   return done;
 }
 

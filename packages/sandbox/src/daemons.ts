@@ -8,6 +8,8 @@ import {
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
+  ensureControllerTokens,
+  type ControllerTokens,
   type DaemonSpec,
 } from './platform.js';
 import { elapsed, isAlive, spawnLogged, stopPid, type Spawned } from './process.js';
@@ -31,6 +33,8 @@ export interface StartDaemonsOptions {
   /** The user's environment; it wins over the sandbox's defaults. */
   readonly userEnv: Readonly<Record<string, string | undefined>>;
   readonly daemons?: readonly DaemonSpec[];
+  /** The controllers' tokens; default the sandbox's own (made on first use). */
+  readonly tokens?: ControllerTokens;
 }
 
 /** The daemons whose build exists, and the ones skipped because it does not. */
@@ -52,6 +56,7 @@ export async function startDaemons(
   options: StartDaemonsOptions,
 ): Promise<RunningDaemon[]> {
   const { built } = builtDaemons(options.repoRoot, options.daemons);
+  const tokens = options.tokens ?? ensureControllerTokens(info);
   return Promise.all(
     built.map(async (spec): Promise<RunningDaemon> => {
       const entry = daemonEntry(options.repoRoot, spec);
@@ -59,7 +64,7 @@ export async function startDaemons(
       const spawned: Spawned = await spawnLogged(process.execPath, [entry], {
         logFile,
         cwd: options.repoRoot,
-        env: daemonEnvironment(info, spec, options.userEnv),
+        env: daemonEnvironment(info, spec, options.userEnv, tokens),
         detached: true,
         unref: false,
       });

@@ -56,12 +56,17 @@ export {
 } from './scratch-cluster.js';
 export { rabbitmqctl, restartRabbitMq } from './rabbitmq.js';
 export {
+  CONTROLLER_API_OFFSETS,
   DAEMONS,
+  controllerTokensFile,
+  controllerUrls,
   daemonDefaults,
   daemonEntry,
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
+  ensureControllerTokens,
   platformDefaults,
+  type ControllerTokens,
   type DaemonSpec,
 } from './platform.js';

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOOPBACK, PORT_OFFSETS } from './layout.js';
 import type { SandboxInfo } from './types.js';
@@ -16,14 +18,31 @@ export interface DaemonSpec {
   readonly env?: (info: SandboxInfo) => Record<string, string>;
 }
 
-/** The daemons of the platform, in start order (base+51 is kept for a second controller). */
-export const DAEMONS: readonly DaemonSpec[] = [
-  {
-    name: 'controller',
+/** The controllers' management API ports: base + 55 and base + 56. */
+export const CONTROLLER_API_OFFSETS = [PORT_OFFSETS.daemons + 5, PORT_OFFSETS.daemons + 6] as const;
+
+/** The management API URLs of the sandbox's controllers. */
+export function controllerUrls(info: Pick<SandboxInfo, 'portBase'>): string[] {
+  return CONTROLLER_API_OFFSETS.map((offset) => `http://${LOOPBACK}:${info.portBase + offset}`);
+}
+
+function controllerSpec(index: 0 | 1): DaemonSpec {
+  return {
+    name: `controller-${index + 1}`,
     packageName: 'controller',
-    nodeId: 'controller-1',
-    opsPortOffset: PORT_OFFSETS.daemons,
-  },
+    nodeId: `controller-${index + 1}`,
+    opsPortOffset: PORT_OFFSETS.daemons + index,
+    env: (info) => ({
+      SWB_API_HOST: LOOPBACK,
+      SWB_API_PORT: String(info.portBase + CONTROLLER_API_OFFSETS[index]),
+    }),
+  };
+}
+
+/** The daemons of the platform, in start order: two controllers (both serve; one leads). */
+export const DAEMONS: readonly DaemonSpec[] = [
+  controllerSpec(0),
+  controllerSpec(1),
   {
     name: 'queue',
     packageName: 'queue',
@@ -59,17 +78,61 @@ export function daemonLogFile(info: Pick<SandboxInfo, 'root'>, daemon: DaemonSpe
   return join(info.root, 'logs', `${daemon.name}.log`);
 }
 
+/** The controllers' tokens: the admin token for operators, the join token for nodes. */
+export interface ControllerTokens {
+  readonly adminToken: string;
+  readonly joinToken: string;
+}
+
+/** Where the sandbox keeps its controllers' tokens (mode 0600). */
+export function controllerTokensFile(info: Pick<SandboxInfo, 'root'>): string {
+  return join(info.root, 'controller-tokens.json');
+}
+
+/**
+ * The sandbox's controller tokens, made (random, 32 bytes each) the first time and kept in the
+ * sandbox folder, so the dashboard link and the CLI keep working across restarts.
+ */
+export function ensureControllerTokens(info: Pick<SandboxInfo, 'root'>): ControllerTokens {
+  const file = controllerTokensFile(info);
+  if (existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<ControllerTokens>;
+    if (typeof stored.adminToken === 'string' && typeof stored.joinToken === 'string') {
+      return { adminToken: stored.adminToken, joinToken: stored.joinToken };
+    }
+  }
+  const tokens = {
+    adminToken: randomBytes(32).toString('base64url'),
+    joinToken: randomBytes(32).toString('base64url'),
+  };
+  writeFileSync(file, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
+  return tokens;
+}
+
 /**
  * The environment a daemon gets from the sandbox (pure). The daemons' config schemas map a
- * camelCase path to SWB_ + UPPER_SNAKE (`sql.primary` → `SWB_SQL_PRIMARY`).
+ * camelCase path to SWB_ + UPPER_SNAKE (`sql.primary` → `SWB_SQL_PRIMARY`). Controllers get both
+ * tokens; every other daemon the join token and the controllers' URLs, to register itself.
  */
-export function daemonDefaults(info: SandboxInfo, daemon: DaemonSpec): Record<string, string> {
+export function daemonDefaults(
+  info: SandboxInfo,
+  daemon: DaemonSpec,
+  tokens: ControllerTokens,
+): Record<string, string> {
+  const controller =
+    daemon.packageName === 'controller'
+      ? { SWB_API_ADMIN_TOKEN: tokens.adminToken, SWB_API_JOIN_TOKEN: tokens.joinToken }
+      : {
+          SWB_CONTROLLER_URLS: controllerUrls(info).join(','),
+          SWB_CONTROLLER_JOIN_TOKEN: tokens.joinToken,
+        };
   return {
     SWB_NODE_ID: daemon.nodeId,
     SWB_LOG_LEVEL: 'info',
     SWB_OPS_HOST: LOOPBACK,
     SWB_OPS_PORT: String(daemonOpsPort(info, daemon)),
     ...platformDefaults(info),
+    ...controller,
     ...daemon.env?.(info),
   };
 }
@@ -102,8 +165,9 @@ export function daemonEnvironment(
   info: SandboxInfo,
   daemon: DaemonSpec,
   userEnv: Readonly<Record<string, string | undefined>>,
+  tokens: ControllerTokens,
 ): Record<string, string> {
-  return underUser(daemonDefaults(info, daemon), userEnv);
+  return underUser(daemonDefaults(info, daemon, tokens), userEnv);
 }
 
 /** The environment of `npm run migrate` under `npm start`, by the same rule as the daemons'. */

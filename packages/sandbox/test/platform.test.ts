@@ -1,18 +1,24 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { unreadyReasons } from '../src/daemons.js';
 import { infoFromLayout, sandboxLayout } from '../src/layout.js';
 import {
   DAEMONS,
+  controllerTokensFile,
   daemonDefaults,
   daemonEntry,
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
+  ensureControllerTokens,
   migrateEnvironment,
   type DaemonSpec,
 } from '../src/platform.js';
 
 const info = infoFromLayout(sandboxLayout('/repo/.sandbox', 17400));
+const tokens = { adminToken: 'admin-token-for-tests', joinToken: 'join-token-for-tests' };
 
 function daemon(name: string): DaemonSpec {
   const spec = DAEMONS.find((d) => d.name === name);
@@ -21,9 +27,10 @@ function daemon(name: string): DaemonSpec {
 }
 
 describe('daemons under npm start', () => {
-  it('run controller, queue, worker and sip-edge on their own ops ports', () => {
+  it('run two controllers, queue, worker and sip-edge on their own ops ports', () => {
     expect(DAEMONS.map((d) => [d.name, daemonOpsPort(info, d)])).toEqual([
-      ['controller', 17450],
+      ['controller-1', 17450],
+      ['controller-2', 17451],
       ['queue', 17452],
       ['worker', 17453],
       ['sip-edge', 17454],
@@ -39,7 +46,7 @@ describe('daemons under npm start', () => {
 
 describe('daemon environment', () => {
   it('points a daemon at every sandbox server', () => {
-    expect(daemonDefaults(info, daemon('controller'))).toEqual({
+    expect(daemonDefaults(info, daemon('controller-1'), tokens)).toEqual({
       SWB_NODE_ID: 'controller-1',
       SWB_LOG_LEVEL: 'info',
       SWB_OPS_HOST: '127.0.0.1',
@@ -58,22 +65,39 @@ describe('daemon environment', () => {
       SWB_BLOB_S3_BUCKET: 'switchboard',
       SWB_BLOB_S3_ACCESS_KEY_ID: 'S3RVER',
       SWB_BLOB_S3_SECRET_ACCESS_KEY: 'S3RVER',
+      SWB_API_HOST: '127.0.0.1',
+      SWB_API_PORT: '17455',
+      SWB_API_ADMIN_TOKEN: 'admin-token-for-tests',
+      SWB_API_JOIN_TOKEN: 'join-token-for-tests',
     });
   });
 
+  it('points every other daemon at both controllers with the join token only', () => {
+    const env = daemonDefaults(info, daemon('worker'), tokens);
+    expect(env.SWB_CONTROLLER_URLS).toBe('http://127.0.0.1:17455,http://127.0.0.1:17456');
+    expect(env.SWB_CONTROLLER_JOIN_TOKEN).toBe('join-token-for-tests');
+    expect(Object.values(env)).not.toContain('admin-token-for-tests');
+    expect(daemonDefaults(info, daemon('controller-2'), tokens).SWB_API_PORT).toBe('17456');
+  });
+
   it('gives each daemon its own node id and ops port', () => {
-    const env = daemonDefaults(info, daemon('worker'));
+    const env = daemonDefaults(info, daemon('worker'), tokens);
     expect(env.SWB_NODE_ID).toBe('worker-1');
     expect(env.SWB_OPS_PORT).toBe('17453');
   });
 
   it('lets the user environment win, so the daemons can run against external servers', () => {
-    const env = daemonEnvironment(info, daemon('queue'), {
-      SWB_AMQP_URLS: 'amqp://broker.example:5672',
-      SWB_LOG_LEVEL: 'debug',
-      PATH: '/usr/bin',
-      UNSET: undefined,
-    });
+    const env = daemonEnvironment(
+      info,
+      daemon('queue'),
+      {
+        SWB_AMQP_URLS: 'amqp://broker.example:5672',
+        SWB_LOG_LEVEL: 'debug',
+        PATH: '/usr/bin',
+        UNSET: undefined,
+      },
+      tokens,
+    );
     expect(env.SWB_AMQP_URLS).toBe('amqp://broker.example:5672');
     expect(env.SWB_LOG_LEVEL).toBe('debug');
     expect(env.SWB_REDIS_URL).toBe('redis://127.0.0.1:17410');
@@ -110,5 +134,20 @@ describe('migrateEnvironment', () => {
     expect(migrateEnvironment(info, {}).SWB_SQL_PRIMARY).toBe(
       'mysql://root@127.0.0.1:17400/switchboard',
     );
+  });
+});
+
+describe('controller tokens', () => {
+  it('are made once, kept readable by the owner only, and read back the same', () => {
+    const root = mkdtempSync(join(tmpdir(), 'swb-tokens-'));
+    try {
+      const first = ensureControllerTokens({ root });
+      expect(first.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.joinToken).not.toBe(first.adminToken);
+      expect(statSync(controllerTokensFile({ root })).mode & 0o777).toBe(0o600);
+      expect(ensureControllerTokens({ root })).toEqual(first);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
