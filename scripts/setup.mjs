@@ -23,6 +23,8 @@ const debianPackages = [
   { name: 'sip-tester', provides: '/usr/bin/sipp' },
   // No Docker engine runs here; the compose file is validated with compose v1's `config`.
   { name: 'docker-compose', provides: '/usr/bin/docker-compose' },
+  // The controller's dashboard test drives a headless Chromium through playwright-core.
+  { name: 'chromium', provides: '/usr/bin/chromium' },
 ];
 
 const minimumNode = [20, 19];
