@@ -1,9 +1,12 @@
 import {
   Type,
   amqpConfigSchema,
+  controllerClientConfigSchema,
+  controllerRequiredWhen,
   daemonConfigProperties,
   redisConfigSchema,
   type ConfigOf,
+  type RequiredWhen,
 } from '@switchboard/runtime';
 import { defaultTaskQueue } from './catalogue/jobs.js';
 
@@ -15,6 +18,7 @@ const Int = (min: number, max: number, defaultValue: number, description: string
 /** The queue daemon's configuration; each field's variable is `SWB_` + its path in UPPER_SNAKE. */
 export const queueConfigSchema = Type.Object({
   ...daemonConfigProperties(queueOpsPort),
+  controller: controllerClientConfigSchema(),
   amqp: amqpConfigSchema(),
   redis: redisConfigSchema(),
   bus: Type.Object({
@@ -58,5 +62,8 @@ export const queueConfigSchema = Type.Object({
     }),
   }),
 });
+
+/** A controller URL needs the join token (the schema cannot say "required when" by itself). */
+export const queueRequiredWhen: readonly RequiredWhen[] = [...controllerRequiredWhen];
 
 export type QueueConfig = ConfigOf<typeof queueConfigSchema>;

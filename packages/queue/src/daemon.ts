@@ -1,5 +1,7 @@
+import { createRequire } from 'node:module';
 import {
   composeDaemon,
+  createDaemonControllerClient,
   createOpsServer,
   DependencyUnavailableError,
   redactUri,
@@ -10,6 +12,9 @@ import {
 import { createBridge } from './bridge.js';
 import { createBus } from './bus.js';
 import type { QueueConfig } from './config.js';
+
+// Read once at load: the version a node registers with is the package it runs from.
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /**
  * The queue daemon: the bus and the bridge from events to jobs, behind the ops endpoint. `/readyz`
@@ -79,5 +84,12 @@ export function createQueueDaemon(config: QueueConfig, deps: DaemonDeps): Compon
     registry: deps.registry,
     checks,
   });
-  return composeDaemon(ops, [bus, bridge]);
+  // Started last (after the ops server listens, so it registers the bound port) and closed first,
+  // so the node leaves the topology before it stops taking work.
+  const controller = createDaemonControllerClient(
+    config.controller,
+    { role: 'queue', nodeId: config.nodeId, version, ops, opsHost: config.ops.host },
+    { logger: deps.logger },
+  );
+  return composeDaemon(ops, controller === undefined ? [bus, bridge] : [bus, bridge, controller]);
 }

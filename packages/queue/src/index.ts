@@ -1,4 +1,4 @@
-export { queueConfigSchema, queueOpsPort, type QueueConfig } from './config.js';
+export { queueConfigSchema, queueOpsPort, queueRequiredWhen, type QueueConfig } from './config.js';
 export { createQueueDaemon } from './daemon.js';
 export { createBus } from './bus.js';
 export {

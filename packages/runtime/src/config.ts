@@ -23,13 +23,30 @@ export type DeepReadonly<T> = T extends Secret
 /** The configuration object a schema describes, after decoding (secrets are `Secret`s). */
 export type ConfigOf<S extends TSchema> = DeepReadonly<StaticDecode<S>>;
 
-/** A field that is optional in the schema but required while another field has some value. */
-export interface RequiredWhen {
-  /** Dotted path of the field that becomes required, e.g. `blob.root`. */
-  readonly path: string;
-  /** Dotted path of the field it depends on, e.g. `blob.driver`. */
-  readonly when: string;
-  readonly equals: string | number | boolean;
+/**
+ * A field that is optional in the schema but required while another field has some value
+ * (`equals`), or has any value at all (`set`: present, and not an empty string or list, e.g.
+ * `controller.joinToken` once `controller.urls` lists a controller).
+ */
+export type RequiredWhen =
+  | {
+      /** Dotted path of the field that becomes required, e.g. `blob.root`. */
+      readonly path: string;
+      /** Dotted path of the field it depends on, e.g. `blob.driver`. */
+      readonly when: string;
+      readonly equals: string | number | boolean;
+    }
+  | { readonly path: string; readonly when: string; readonly set: true };
+
+/** Whether a rule's condition holds for the (raw) value of its `when` field. */
+function conditionHolds(rule: RequiredWhen, value: unknown): boolean {
+  if ('equals' in rule) return value === rule.equals;
+  if (value === undefined || value === null || value === '') return false;
+  return !Array.isArray(value) || value.length > 0;
+}
+
+function describeCondition(rule: RequiredWhen, when: string): string {
+  return 'equals' in rule ? `${when} is ${JSON.stringify(rule.equals)}` : `${when} is set`;
 }
 
 export interface LoadConfigOptions {
@@ -633,12 +650,15 @@ function checkRequiredWhen(
     const field = state.byPath.get(rule.path);
     const when = state.byPath.get(rule.when);
     if (field === undefined || when === undefined || invalid.has(field.path)) continue;
-    if (getIn(raw, when.segments) === rule.equals && getIn(raw, field.segments) === undefined) {
+    if (
+      conditionHolds(rule, getIn(raw, when.segments)) &&
+      getIn(raw, field.segments) === undefined
+    ) {
       state.issues.push({
         path: field.path,
         env: field.env,
         source: 'missing',
-        message: `is required when ${when.env} is ${JSON.stringify(rule.equals)}`,
+        message: `is required when ${describeCondition(rule, when.env)}`,
       });
     }
   }
@@ -709,7 +729,12 @@ export function describeConfig(
       required: !field.optional && shownDefault === undefined,
       ...(rule === undefined
         ? {}
-        : { requiredWhen: `${rule.when} = ${JSON.stringify(rule.equals)}` }),
+        : {
+            requiredWhen:
+              'equals' in rule
+                ? `${rule.when} = ${JSON.stringify(rule.equals)}`
+                : `${rule.when} is set`,
+          }),
     };
   });
 }

@@ -16,8 +16,19 @@ export const nodeRoles = [
 ] as const;
 export type NodeRole = (typeof nodeRoles)[number];
 
+// Spelt out rather than `nodeRoles.map(Type.Literal)`: a mapped array is not a tuple, so its
+// static type would be `never` and no registration would type-check.
 export const NodeRoleSchema = Type.Union(
-  nodeRoles.map((role) => Type.Literal(role)),
+  [
+    Type.Literal('controller'),
+    Type.Literal('queue'),
+    Type.Literal('worker'),
+    Type.Literal('sip-edge'),
+    Type.Literal('pbx'),
+    Type.Literal('sql'),
+    Type.Literal('kv'),
+    Type.Literal('search'),
+  ],
   { description: 'A role of the platform' },
 );
 

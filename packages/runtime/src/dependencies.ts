@@ -1,6 +1,13 @@
-import Type, { type TArray, type TObject, type TString } from 'typebox';
+import Type, {
+  type TArray,
+  type TInteger,
+  type TObject,
+  type TOptional,
+  type TString,
+} from 'typebox';
+import type { RequiredWhen } from './config.js';
 import { anyOfCheck, tcpCheck, uriCheck, type ReadinessCheck } from './readiness.js';
-import { HostPortString, UriString } from './schema.js';
+import { HostPortString, SecretString, UriString, type TSecretString } from './schema.js';
 import { parseHostPort } from './uri.js';
 
 // Config pieces and readiness checks for the servers several daemons share. No field has a
@@ -59,6 +66,46 @@ export function kvConfigSchema(): KvConfigSchema {
     }),
   });
 }
+
+export type ControllerClientConfigSchema = TObject<{
+  urls: TArray<TString>;
+  joinToken: TOptional<TSecretString>;
+  heartbeatIntervalMs: TInteger;
+}>;
+
+/**
+ * `controller.urls` (default none: the daemon runs without a controller), `controller.joinToken`
+ * (needed when urls are set; see `controllerJoinTokenRequired`) and the heartbeat interval.
+ */
+export function controllerClientConfigSchema(): ControllerClientConfigSchema {
+  return Type.Object({
+    urls: Type.Array(UriString({ protocols: ['http:', 'https:'], typeName: 'http(s) URL' }), {
+      default: [],
+      description:
+        'Controllers this node registers with (comma-separated URLs), e.g. http://ctl-1:9400; none: no registration',
+    }),
+    joinToken: Type.Optional(
+      SecretString({
+        minLength: 1,
+        description: "The cluster's join token, required when controller URLs are set",
+      }),
+    ),
+    heartbeatIntervalMs: Type.Integer({
+      minimum: 100,
+      default: 2000,
+      description: 'How often the node renews its lease with the controller',
+    }),
+  });
+}
+
+/**
+ * Add to a daemon's `requiredWhen` (with `controller` as the config key): a node told where the
+ * controllers are cannot register without the join token, so the load fails naming
+ * SWB_CONTROLLER_JOIN_TOKEN instead of the daemon retrying 401s forever.
+ */
+export const controllerRequiredWhen: readonly RequiredWhen[] = [
+  { path: 'controller.joinToken', when: 'controller.urls', set: true },
+];
 
 /**
  * The primary is critical (losing it stops writes); each replica is checked but not critical,

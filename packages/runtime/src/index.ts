@@ -29,6 +29,18 @@ export {
   type Topology,
 } from './controller-api.js';
 export {
+  ControllerClient,
+  ControllerClientError,
+  ControllerClientErrorCode,
+  createControllerClient,
+  createDaemonControllerClient,
+  type ControllerClientConfig,
+  type ControllerClientDeps,
+  type ControllerClientEvents,
+  type ControllerClientOptions,
+  type DaemonControllerOptions,
+} from './controller-client.js';
+export {
   configFileEnv,
   describeConfig,
   describeType,
@@ -46,6 +58,8 @@ export {
 export {
   amqpCheck,
   amqpConfigSchema,
+  controllerClientConfigSchema,
+  controllerRequiredWhen,
   kvCheck,
   kvConfigSchema,
   redisCheck,
@@ -53,6 +67,7 @@ export {
   sqlChecks,
   sqlConfigSchema,
   type AmqpConfigSchema,
+  type ControllerClientConfigSchema,
   type KvConfigSchema,
   type RedisConfigSchema,
   type SqlConfigSchema,

@@ -6,6 +6,8 @@ import {
   Secret,
   SecretString,
   UriString,
+  controllerClientConfigSchema,
+  controllerRequiredWhen,
   daemonConfigProperties,
   describeConfig,
   envNameFor,
@@ -243,6 +245,50 @@ describe('loadConfig', () => {
     expect(error.message).toContain('SWB_ROOT is required when SWB_DRIVER is "posix"');
     const s3 = loadConfig(conditional, { env: { SWB_DRIVER: 's3' }, requiredWhen: rules });
     expect(s3.config).toEqual({ driver: 's3' });
+  });
+
+  it('enforces fields that are required only while another field is set (a non-empty list)', () => {
+    const conditional = Type.Object({
+      controller: controllerClientConfigSchema(),
+    });
+    const rules = controllerRequiredWhen;
+    const error = configError(() =>
+      loadConfig(conditional, {
+        env: { SWB_CONTROLLER_URLS: 'http://ctl-1:9400' },
+        requiredWhen: rules,
+      }),
+    );
+    expect(error.message).toContain(
+      'SWB_CONTROLLER_JOIN_TOKEN is required when SWB_CONTROLLER_URLS is set',
+    );
+    const none = loadConfig(conditional, { env: {}, requiredWhen: rules });
+    expect(none.config).toEqual({ controller: { urls: [], heartbeatIntervalMs: 2000 } });
+    const both = loadConfig(conditional, {
+      env: {
+        SWB_CONTROLLER_URLS: 'http://ctl-1:9400,https://ctl-2:9400',
+        SWB_CONTROLLER_JOIN_TOKEN: 'tok',
+        SWB_CONTROLLER_HEARTBEAT_INTERVAL_MS: '500',
+      },
+      requiredWhen: rules,
+    });
+    expect(both.config.controller.urls).toEqual(['http://ctl-1:9400', 'https://ctl-2:9400']);
+    expect(both.config.controller.joinToken?.reveal()).toBe('tok');
+    expect(both.config.controller.heartbeatIntervalMs).toBe(500);
+    const bad = configError(() =>
+      loadConfig(conditional, {
+        env: { SWB_CONTROLLER_URLS: 'ctl-1:9400', SWB_CONTROLLER_JOIN_TOKEN: 'tok' },
+        requiredWhen: rules,
+      }),
+    );
+    expect(bad.message).toContain('SWB_CONTROLLER_URLS');
+    expect(bad.message).not.toContain('tok"');
+    expect(describeConfig(conditional, { requiredWhen: rules })).toContainEqual(
+      expect.objectContaining({
+        path: 'controller.joinToken',
+        secret: true,
+        requiredWhen: 'controller.urls is set',
+      }),
+    );
   });
 
   it('includes the warnings in the ConfigError, since a typo often explains a missing field', () => {

@@ -2,10 +2,13 @@ import {
   SecretString,
   Type,
   amqpConfigSchema,
+  controllerClientConfigSchema,
+  controllerRequiredWhen,
   daemonConfigProperties,
   kvConfigSchema,
   sqlConfigSchema,
   type ConfigOf,
+  type RequiredWhen,
 } from '@switchboard/runtime';
 
 export const sipEdgeOpsPort = 9403;
@@ -13,6 +16,7 @@ export const sipEdgeOpsPort = 9403;
 /** The SIP edge's configuration; each field's variable is `SWB_` + its path in UPPER_SNAKE. */
 export const sipEdgeConfigSchema = Type.Object({
   ...daemonConfigProperties(sipEdgeOpsPort),
+  controller: controllerClientConfigSchema(),
   drachtio: Type.Object({
     host: Type.Optional(
       Type.String({
@@ -33,5 +37,8 @@ export const sipEdgeConfigSchema = Type.Object({
   kv: kvConfigSchema(),
   amqp: amqpConfigSchema(),
 });
+
+/** A controller URL needs the join token (the schema cannot say "required when" by itself). */
+export const sipEdgeRequiredWhen: readonly RequiredWhen[] = [...controllerRequiredWhen];
 
 export type SipEdgeConfig = ConfigOf<typeof sipEdgeConfigSchema>;

@@ -1,7 +1,9 @@
+import { createRequire } from 'node:module';
 import {
   DependencyUnavailableError,
   amqpCheck,
   composeDaemon,
+  createDaemonControllerClient,
   createOpsServer,
   envNameFor,
   kvCheck,
@@ -12,6 +14,9 @@ import {
   type ReadinessCheck,
 } from '@switchboard/runtime';
 import type { SipEdgeConfig } from './config.js';
+
+// Read once at load: the version a node registers with is the package it runs from.
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const drachtioHostEnv = envNameFor('drachtio.host');
 
@@ -55,5 +60,12 @@ export function createSipEdgeDaemon(config: SipEdgeConfig, deps: DaemonDeps): Co
     { dependencies: checks.map((c) => ({ name: c.name, target: c.target })) },
     'sip-edge shell: serving the ops endpoint only; no SIP traffic is handled yet',
   );
-  return composeDaemon(ops);
+  // Started after the ops server listens (it registers the bound port) and closed first, so the
+  // node leaves the topology before anything else stops.
+  const controller = createDaemonControllerClient(
+    config.controller,
+    { role: 'sip-edge', nodeId: config.nodeId, version, ops, opsHost: config.ops.host },
+    { logger: deps.logger },
+  );
+  return composeDaemon(ops, controller === undefined ? [] : [controller]);
 }

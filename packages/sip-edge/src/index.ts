@@ -1,2 +1,7 @@
-export { sipEdgeConfigSchema, sipEdgeOpsPort, type SipEdgeConfig } from './config.js';
+export {
+  sipEdgeConfigSchema,
+  sipEdgeOpsPort,
+  sipEdgeRequiredWhen,
+  type SipEdgeConfig,
+} from './config.js';
 export { createSipEdgeDaemon } from './daemon.js';

@@ -42,6 +42,7 @@ export {
   type SqlMigrationSet,
 } from './sql/migrations.js';
 export { storageMigrations } from './sql/storage-migrations.js';
+export { sqlReplicaAddresses, sqlTopologyFromController } from './sql/controller-topology.js';
 export {
   SqlRouter,
   SqlSession,

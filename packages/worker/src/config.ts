@@ -3,6 +3,8 @@ import {
   SecretString,
   Type,
   UriString,
+  controllerClientConfigSchema,
+  controllerRequiredWhen,
   daemonConfigProperties,
   redisConfigSchema,
   sqlConfigSchema,
@@ -15,6 +17,7 @@ export const workerOpsPort = 9402;
 /** The worker's configuration; each field's variable is `SWB_` + its path in UPPER_SNAKE. */
 export const workerConfigSchema = Type.Object({
   ...daemonConfigProperties(workerOpsPort),
+  controller: controllerClientConfigSchema(),
   redis: redisConfigSchema(),
   sql: sqlConfigSchema(),
   blob: Type.Object({
@@ -135,12 +138,16 @@ export const workerConfigSchema = Type.Object({
   }),
 });
 
-/** The fields each blob driver needs; the schema cannot say "required when" by itself. */
+/**
+ * The fields each blob driver needs, and the join token once a controller is named; the schema
+ * cannot say "required when" by itself.
+ */
 export const workerRequiredWhen: readonly RequiredWhen[] = [
   { path: 'blob.root', when: 'blob.driver', equals: 'posix' },
   ...(['endpoint', 'region', 'bucket', 'accessKeyId', 'secretAccessKey'] as const).map(
     (key): RequiredWhen => ({ path: `blob.s3.${key}`, when: 'blob.driver', equals: 's3' }),
   ),
+  ...controllerRequiredWhen,
 ];
 
 export type WorkerConfig = ConfigOf<typeof workerConfigSchema>;

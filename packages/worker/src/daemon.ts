@@ -1,9 +1,11 @@
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ClosedError,
   anyOfCheck,
   composeDaemon,
+  createDaemonControllerClient,
   createOpsServer,
   defineComponent,
   directoryCheck,
@@ -14,16 +16,20 @@ import {
   type Component,
   type DaemonDeps,
   type ReadinessCheck,
+  type Topology,
 } from '@switchboard/runtime';
 import {
   createBlobStore,
   createSearch,
   createSqlRouter,
   migrate,
+  sqlReplicaAddresses,
+  sqlTopologyFromController,
   type BlobStore,
   type Search,
   type SearchDeps,
   type SqlRouter,
+  type SqlTopology,
 } from '@switchboard/storage';
 import { retryDelay } from './backoff.js';
 import type { WorkerConfig } from './config.js';
@@ -31,6 +37,9 @@ import { createTaskRegistry, type AnyTaskDefinition } from './registry.js';
 import { createTaskWorker, type TaskWorker } from './runner.js';
 import { workerMigrations } from './sql.js';
 import { platformTasks } from './tasks.js';
+
+// Read once at load: the version a node registers with is the package it runs from.
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 // workerRequiredWhen makes the loader reject a config without these, so the throws only guard
 // against a config built by hand.
@@ -82,6 +91,11 @@ export interface WorkerDaemonDeps extends DaemonDeps {
  * and starts taking jobs. On close it stops taking jobs and lets the active ones finish within
  * the daemon's `shutdownTimeoutMs`; what a SIGKILL interrupts is recovered by BullMQ's stalled
  * job check on another worker once the lock (`queue.lockDurationMs`) expires.
+ *
+ * With `controller.urls` set, the worker registers once it takes jobs, reports its active jobs
+ * with each heartbeat, stops taking jobs while an operator drains it, and gives its SQL router the
+ * replicas the controller reports healthy (`sqlTopologyFromController`). Without a controller,
+ * or while none answers, it runs on its configuration alone.
  */
 export function createWorkerDaemon(config: WorkerConfig, deps: WorkerDaemonDeps): Component {
   const logger = deps.logger;
@@ -257,11 +271,102 @@ export function createWorkerDaemon(config: WorkerConfig, deps: WorkerDaemonDeps)
     await unlessStopped(tasks.start());
   }
 
+  // The controller's view of the SQL replicas replaces the configured one while it has SQL data;
+  // the primary stays the configured one (see sqlTopologyFromController).
+  const configuredSql: SqlTopology = { primary: config.sql.primary, replicas: config.sql.replicas };
+  let appliedReplicas = sqlReplicaAddresses(configuredSql);
+
+  function applyTopology(topology: Topology): void {
+    const router = sql;
+    if (router === undefined) return;
+    try {
+      const next = sqlTopologyFromController(configuredSql, topology.sql);
+      const replicas = sqlReplicaAddresses(next);
+      // Every topology version does not move the replicas; re-resolving the same set would only
+      // log noise (the router keeps unchanged nodes, but says "changed").
+      if (replicas.join(',') === appliedReplicas.join(',')) return;
+      const left = appliedReplicas.filter((r) => !replicas.includes(r));
+      const joined = replicas.filter((r) => !appliedReplicas.includes(r));
+      router.setTopology(next);
+      appliedReplicas = replicas;
+      logger.info(
+        { topologyVersion: topology.version, left, joined, replicas },
+        'SQL replicas changed by the controller',
+      );
+    } catch (error) {
+      logger.warn(
+        { err: error, topologyVersion: topology.version },
+        'cannot apply the SQL topology from the controller; keeping the current replicas',
+      );
+    }
+  }
+
+  // The drain flag the controller wants, and the loop bringing the BullMQ worker to it. Changes
+  // are applied one at a time: a resume during a pause that still waits for active jobs would
+  // leave BullMQ's blocking connection closed under a running loop.
+  let wantDrained = false;
+  let applyingDrain: Promise<void> | undefined;
+
+  async function settleDrain(): Promise<void> {
+    try {
+      for (;;) {
+        const worker = tasks?.worker;
+        if (worker === undefined || worker.isPaused() === wantDrained) return;
+        if (wantDrained) {
+          logger.info(
+            { activeJobs: tasks?.activeJobs ?? 0 },
+            'drained: taking no new jobs; the active ones finish',
+          );
+          // pause() (not pause(true)): it also cuts the blocking fetch in progress, which would
+          // otherwise still take the next job; it resolves once the active jobs have finished.
+          await worker.pause();
+          logger.info('drained: no job running');
+        } else {
+          await worker.resume();
+          logger.info('undrained: taking jobs again');
+        }
+      }
+    } catch (error) {
+      logger.warn(
+        { err: error, drained: wantDrained },
+        'cannot apply the drain flag to the job worker',
+      );
+    } finally {
+      applyingDrain = undefined;
+    }
+  }
+
+  function applyDrain(drained: boolean): void {
+    wantDrained = drained;
+    applyingDrain ??= settleDrain();
+  }
+
+  // Composed after the runner: it starts once the worker takes jobs (and the ops server listens,
+  // so it registers the bound port), and closes first, so the node leaves the topology before
+  // it stops taking jobs.
+  const controller = createDaemonControllerClient(
+    config.controller,
+    {
+      role: 'worker',
+      nodeId: config.nodeId,
+      version,
+      ops,
+      opsHost: config.ops.host,
+      load: () => ({ activeJobs: tasks?.activeJobs ?? 0 }),
+    },
+    { logger },
+  );
+  controller?.on('topology', applyTopology);
+  controller?.on('drained', applyDrain);
+
   logger.info(
     { dependencies: checks.map((c) => ({ name: c.name, target: c.target })) },
     'worker daemon built',
   );
-  const daemon = composeDaemon(ops, [lifecycle]);
+  const daemon = composeDaemon(
+    ops,
+    controller === undefined ? [lifecycle] : [lifecycle, controller],
+  );
   // A close must reach a start still waiting for its servers: composeDaemon's close waits for
   // start to settle first, so the abort goes out before it.
   return {

@@ -64,6 +64,8 @@ export interface TaskWorker extends Component {
   readonly queue: Queue | undefined;
   /** The BullMQ worker; undefined before `start()`. */
   readonly worker: Worker | undefined;
+  /** Jobs running now (what the node reports to the controller as its load). */
+  readonly activeJobs: number;
 }
 
 /** Job states the queue-depth gauge reports. */
@@ -315,6 +317,9 @@ export function createTaskWorker(options: TaskWorkerOptions): TaskWorker {
     },
     get worker() {
       return worker;
+    },
+    get activeJobs() {
+      return inFlight.size;
     },
   };
 }

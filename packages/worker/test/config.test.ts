@@ -101,4 +101,39 @@ describe('worker config', () => {
     expect(config.search.node).toEqual(['http://es-1:9200', 'http://es-2:9200']);
     expect(config.search.apiKey).toBeInstanceOf(Secret);
   });
+
+  it('runs without a controller by default', () => {
+    const { config } = load({ SWB_BLOB_ROOT: '/b' });
+    expect(config.controller).toEqual({ urls: [], heartbeatIntervalMs: 2000 });
+  });
+
+  it('reads the controller URLs, the join token as a Secret and the heartbeat interval', () => {
+    const { config } = load({
+      SWB_BLOB_ROOT: '/b',
+      SWB_CONTROLLER_URLS: 'http://ctl-1:9400,http://ctl-2:9400',
+      SWB_CONTROLLER_JOIN_TOKEN: 'join',
+      SWB_CONTROLLER_HEARTBEAT_INTERVAL_MS: '1000',
+    });
+    expect(config.controller.urls).toEqual(['http://ctl-1:9400', 'http://ctl-2:9400']);
+    expect(config.controller.joinToken).toBeInstanceOf(Secret);
+    expect(config.controller.heartbeatIntervalMs).toBe(1000);
+  });
+
+  it('requires the join token once a controller URL is set', () => {
+    expect(issuesOf({ SWB_BLOB_ROOT: '/b', SWB_CONTROLLER_URLS: 'http://ctl-1:9400' })).toContain(
+      'SWB_CONTROLLER_JOIN_TOKEN is required when SWB_CONTROLLER_URLS is set',
+    );
+  });
+
+  it('rejects a controller address that is not an http(s) URL and a heartbeat under 100 ms', () => {
+    const message = issuesOf({
+      SWB_BLOB_ROOT: '/b',
+      SWB_CONTROLLER_URLS: 'ctl-1:9400',
+      SWB_CONTROLLER_JOIN_TOKEN: 'join',
+      SWB_CONTROLLER_HEARTBEAT_INTERVAL_MS: '10',
+    });
+    expect(message).toContain('SWB_CONTROLLER_URLS');
+    expect(message).toContain('SWB_CONTROLLER_HEARTBEAT_INTERVAL_MS');
+    expect(message).not.toContain('join');
+  });
 });
