@@ -1,6 +1,7 @@
 import type { BenchSuite } from '../harness.js';
 import { blobSuite } from './blob.js';
 import { busSuite } from './bus.js';
+import { controllerSuite } from './controller.js';
 import { kvSuite } from './kv.js';
 import { runtimeSuite } from './runtime.js';
 import { sqlSuite } from './sql.js';
@@ -14,4 +15,5 @@ export const suites: readonly BenchSuite[] = [
   kvSuite,
   busSuite,
   workerSuite,
+  controllerSuite,
 ];

@@ -248,7 +248,9 @@ export async function buildControllerApi(options: ControllerApiOptions) {
   app.put(
     '/v1/nodes/:id/heartbeat',
     {
-      config: { access: 'node' },
+      // Not rate limited: it needs the join token and a registered id, and it is the hot path
+      // (a per-node counter in memory would cost more than the lease write it protects).
+      config: { access: 'node', rateLimit: false },
       schema: {
         summary:
           'Renew a node’s lease; answers with the newest topology version and the drain flag',

@@ -12,7 +12,6 @@ import { SwitchboardError } from '@switchboard/runtime';
  * | `SWB_CTL_CONFLICT` | 409 | the plan cannot change state that way (applied twice, or nothing to apply) | no |
  * | `SWB_CTL_RATE_LIMITED` | 429 | too many requests from one client address | yes |
  * | `SWB_CTL_FENCED` | 409 | a write carried a fencing token older than the store's: this controller is no longer the leader | no |
- * | `SWB_CTL_NOT_LEADER` | 503 | the action needs the leader and this controller is not it (the body names the leader) | yes |
  * | `SWB_CTL_UNAVAILABLE` | 503 | the kv store (or a server the action needs) did not answer | yes |
  */
 export const ControllerErrorCode = {
@@ -23,7 +22,6 @@ export const ControllerErrorCode = {
   Conflict: 'SWB_CTL_CONFLICT',
   RateLimited: 'SWB_CTL_RATE_LIMITED',
   Fenced: 'SWB_CTL_FENCED',
-  NotLeader: 'SWB_CTL_NOT_LEADER',
   Unavailable: 'SWB_CTL_UNAVAILABLE',
 } as const;
 export type ControllerErrorCode = (typeof ControllerErrorCode)[keyof typeof ControllerErrorCode];
@@ -36,13 +34,11 @@ const statusOf: Record<ControllerErrorCode, number> = {
   SWB_CTL_CONFLICT: 409,
   SWB_CTL_RATE_LIMITED: 429,
   SWB_CTL_FENCED: 409,
-  SWB_CTL_NOT_LEADER: 503,
   SWB_CTL_UNAVAILABLE: 503,
 };
 
 const retryableCodes = new Set<ControllerErrorCode>([
   ControllerErrorCode.RateLimited,
-  ControllerErrorCode.NotLeader,
   ControllerErrorCode.Unavailable,
 ]);
 
