@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import {
   amqpCheck,
   composeDaemon,
@@ -19,6 +20,9 @@ import { Plans } from './plans.js';
 import { Reconciler, type EventSink } from './reconciler.js';
 import { ControllerStore } from './store.js';
 import { TopologyFeed } from './topology.js';
+
+// Read once at load: the version a controller registers with is the package it runs from.
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /** The parts of a running controller, for tests that reach past the HTTP API. */
 export interface ControllerDaemon extends Component {
@@ -208,6 +212,38 @@ export function createControllerDaemon(
     },
   });
 
+  // A controller is a node of the platform too: it registers itself in the store (no HTTP round
+  // trip to itself) and renews its lease every third of the TTL, so the dashboard lists it.
+  let selfTimer: NodeJS.Timeout | undefined;
+  const selfRegistration = defineComponent({
+    async start() {
+      const address = new URL(apiUrl).host;
+      await store.register(
+        { id: config.nodeId, roles: ['controller'], address, version },
+        clock.now(),
+      );
+      selfTimer = setInterval(
+        () => {
+          store.heartbeat(config.nodeId, clock.now(), undefined).catch((error: unknown) => {
+            logger.warn({ err: error }, 'could not renew this controller’s own lease');
+          });
+        },
+        Math.max(100, Math.floor(config.registry.leaseTtlMs / 3)),
+      );
+      selfTimer.unref();
+    },
+    async close() {
+      clearInterval(selfTimer);
+      await store.leave(config.nodeId).catch((error: unknown) => {
+        logger.warn({ err: error }, 'could not end this controller’s own lease');
+      });
+    },
+    destroy() {
+      clearInterval(selfTimer);
+      return Promise.resolve();
+    },
+  });
+
   // A follower's API only marks a plan for applying; the leader picks marked plans up here.
   let resumeTimer: NodeJS.Timeout | undefined;
   const leadership = defineComponent({
@@ -220,7 +256,7 @@ export function createControllerDaemon(
         void reconciler.round().then(() => plans.resume());
       });
       election.on('deposed', () => {
-        plans.abortAll();
+        void plans.abortAll();
       });
       election.start();
       reconciler.start();
@@ -229,12 +265,12 @@ export function createControllerDaemon(
     async close() {
       clearInterval(resumeTimer);
       await reconciler.close();
-      plans.abortAll();
+      await plans.abortAll();
       await election.close();
     },
     async destroy() {
       clearInterval(resumeTimer);
-      plans.abortAll();
+      void plans.abortAll();
       election.destroy();
       await reconciler.close();
     },
@@ -247,7 +283,7 @@ export function createControllerDaemon(
     registry,
     checks: [...sqlChecks(config.sql), kvCheck(config.kv), amqpCheck(config.amqp)],
   });
-  const daemon = composeDaemon(ops, [stores, bus, server, leadership]);
+  const daemon = composeDaemon(ops, [stores, bus, server, selfRegistration, leadership]);
   return {
     start: () => daemon.start(),
     close: () => daemon.close(),

@@ -58,7 +58,7 @@ export interface PlansOptions {
  */
 export class Plans {
   private readonly options: PlansOptions;
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
 
   constructor(options: PlansOptions) {
     this.options = options;
@@ -167,19 +167,25 @@ export class Plans {
     }
     for (const plan of plans) {
       if (plan.state !== 'applying' || this.running.has(plan.id)) continue;
-      void this.run(plan.id, lease.fence);
+      const abort = new AbortController();
+      const done = this.run(plan.id, lease.fence, abort);
+      this.running.set(plan.id, { abort, done });
     }
   }
 
-  /** Stops every run here (the leader stepped down or the controller closes). */
-  abortAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+  /**
+   * Stops every run here (the leader stepped down or the controller closes) and resolves once
+   * they stopped, between two key batches: the cluster connections must stay open until then,
+   * or a run cut mid-step leaves a slot half-handed over for the next run to mend.
+   */
+  async abortAll(): Promise<void> {
+    const runs = [...this.running.values()];
+    for (const run of runs) run.abort.abort();
+    await Promise.allSettled(runs.map((run) => run.done));
   }
 
-  private async run(id: string, fence: number): Promise<void> {
+  private async run(id: string, fence: number, abort: AbortController): Promise<void> {
     const { logger, clock, cluster } = this.options;
-    const abort = new AbortController();
-    this.running.set(id, abort);
     const log = logger.child({ planId: id, fence });
     try {
       const started = await this.write(id, fence, (p) => ({ ...p, runs: p.runs + 1 }));

@@ -102,13 +102,16 @@ afterAll(async () => {
 });
 
 describe('switchboard status and nodes', () => {
+  // The controller registers itself as a node too: two test nodes + the controller.
   it('shows the controller as leader and counts the registered nodes', async () => {
     const result = await cli(['status']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`controller\\s+${ctl.config.nodeId} \\(leader\\)`));
-    expect(result.stdout).toMatch(/nodes\s+2: 2 up/);
-    expect(result.stdout).toMatch(/roles\s+(1 worker, 1 kv|1 kv, 1 worker)\n/);
+    expect(result.stdout).toMatch(/nodes\s+3: 3 up/);
+    expect(result.stdout).toMatch(/roles\s+.*1 controller/);
+    expect(result.stdout).toMatch(/roles\s+.*1 kv/);
+    expect(result.stdout).toMatch(/roles\s+.*1 worker/);
     expect(result.stdout).toMatch(/sql primary\s+\S+/);
 
     const asJson = await cli(['status', '--json']);
@@ -117,7 +120,7 @@ describe('switchboard status and nodes', () => {
       nodeCounts: { total: number; byStatus: Record<string, number> };
     };
     expect(parsed.controller.leader).toBe(true);
-    expect(parsed.nodeCounts).toMatchObject({ total: 2, byStatus: { up: 2 } });
+    expect(parsed.nodeCounts).toMatchObject({ total: 3, byStatus: { up: 3 } });
   });
 
   it('lists nodes filtered by role, with the AG and last-seen age', async () => {
@@ -130,7 +133,7 @@ describe('switchboard status and nodes', () => {
 
     const all = await cli(['nodes', '--json']);
     const ids = (JSON.parse(all.stdout) as { nodes: { id: string }[] }).nodes.map((n) => n.id);
-    expect(ids.sort()).toEqual([kvNode, worker].sort());
+    expect(ids.sort()).toEqual([ctl.config.nodeId, kvNode, worker].sort());
   });
 });
 

@@ -336,6 +336,7 @@ class PlanRun {
       }
     }
     const primaries = layout.groups.filter((g) => !g.primary.failing).map((g) => g.primary.address);
+    await this.#closeLeftoverOpenSlots(layout, ownerOf, new Set(work.map((w) => w.slot)));
     const migratingTo = new Map(
       layout.openSlots
         .filter((o) => o.state === 'migrating')
@@ -389,6 +390,33 @@ class PlanRun {
     );
     if (failure !== undefined) throw failure;
     return { moved: done, placed, keys };
+  }
+
+  /**
+   * An earlier run stopped between telling the receiver and the giver that a slot changed hands
+   * (a crash, or its connections closed mid-step): the slot is placed, yet a node still holds it
+   * as migrating or importing, which nothing else would clear. Each such node is told the slot's
+   * owner, which closes the state; slots still to move are left for `#migrateSlot`.
+   */
+  async #closeLeftoverOpenSlots(
+    layout: ClusterLayout,
+    ownerOf: ReadonlyMap<number, AvailabilityGroup>,
+    toMove: ReadonlySet<number>,
+  ): Promise<void> {
+    for (const open of layout.openSlots) {
+      if (toMove.has(open.slot)) continue;
+      const owner = ownerOf.get(open.slot);
+      const holder = layout.nodes.find((n) => n.id === open.node);
+      if (owner === undefined || holder === undefined || holder.failing) continue;
+      await this.#connections.call(
+        holder.address,
+        'CLUSTER',
+        'SETSLOT',
+        open.slot,
+        'NODE',
+        owner.id,
+      );
+    }
   }
 
   async #migrateSlot(

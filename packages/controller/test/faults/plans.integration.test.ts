@@ -2,11 +2,12 @@ import { startScratchCluster, type ScratchCluster } from '@switchboard/sandbox';
 import { uniqueName } from '@switchboard/sandbox/testing';
 import { createKv, type Kv } from '@switchboard/storage';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { PlanRecord } from '../src/index.js';
-import { startController, waitFor, type TestController } from './helpers.js';
+import type { PlanRecord } from '../../src/index.js';
+import { startController, waitFor, type TestController } from '../helpers.js';
 
-// A Redis Cluster of its own (slice 2 of the scratch range): applying a plan moves slots, which
-// must never happen to the sandbox's shared cluster.
+// In the faults project (one file at a time): applying a plan is heavy, and its timing bounds
+// hold without other suites competing. A Redis Cluster of its own (slice 2 of the scratch
+// range): applying a plan moves slots, which must never happen to the sandbox's shared cluster.
 const info = inject('sandbox');
 const KEYS = 3000;
 let scratch: ScratchCluster;
