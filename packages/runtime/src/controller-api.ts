@@ -13,6 +13,7 @@ export const nodeRoles = [
   'sql',
   'kv',
   'search',
+  'blob',
 ] as const;
 export type NodeRole = (typeof nodeRoles)[number];
 
@@ -28,6 +29,7 @@ export const NodeRoleSchema = Type.Union(
     Type.Literal('sql'),
     Type.Literal('kv'),
     Type.Literal('search'),
+    Type.Literal('blob'),
   ],
   { description: 'A role of the platform' },
 );

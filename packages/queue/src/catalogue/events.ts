@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@switchboard/runtime';
+import { NodeRoleSchema, Type, type Static, type TSchema } from '@switchboard/runtime';
 
 /**
  * The platform's events: what one role tells the others over the bus. Each has a name (also its
@@ -58,18 +58,6 @@ export const CdrSchema = Type.Object(
 );
 export type Cdr = Static<typeof CdrSchema>;
 
-const Role = Type.Union([
-  Type.Literal('controller'),
-  Type.Literal('queue'),
-  Type.Literal('worker'),
-  Type.Literal('sip-edge'),
-  Type.Literal('pbx'),
-  Type.Literal('sql'),
-  Type.Literal('kv'),
-  Type.Literal('search'),
-  Type.Literal('blob'),
-]);
-
 export const eventSchemas = {
   /** sip-edge: an INVITE was accepted and routed. */
   'call.started': Type.Object(
@@ -112,7 +100,7 @@ export const eventSchemas = {
   'node.up': Type.Object(
     {
       nodeId: NodeId,
-      roles: Type.Array(Role, { minItems: 1 }),
+      roles: Type.Array(NodeRoleSchema, { minItems: 1 }),
       address: Type.String({ minLength: 1, maxLength: 255 }),
       availabilityGroup: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
       version: Type.Optional(Type.String({ maxLength: 64 })),
