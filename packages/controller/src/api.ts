@@ -24,6 +24,7 @@ import {
 } from '@switchboard/runtime';
 import { isKvError } from '@switchboard/storage';
 import { fastify, LogController, type FastifyError } from 'fastify';
+import type { AccountStore } from '@switchboard/sip-edge/accounts';
 import { TokenCheck, type Access } from './auth.js';
 import { dashboardHtml } from './dashboard.js';
 import { ControllerError, ControllerErrorCode, notFound } from './errors.js';
@@ -31,6 +32,7 @@ import type { LeaderElection } from './leader.js';
 import type { NodeCache } from './node-cache.js';
 import { ProposalSchema } from './planner.js';
 import type { Plans } from './plans.js';
+import { sipAccountRoutes } from './sip-accounts.js';
 import type { ControllerStore } from './store.js';
 import { nodeView, type TopologyFeed } from './topology.js';
 
@@ -52,6 +54,8 @@ export interface ControllerApiOptions {
   readonly feed: TopologyFeed;
   readonly election: LeaderElection;
   readonly plans: Plans;
+  /** The SIP edge's accounts; the `/v1/sip/accounts` routes exist when given. */
+  readonly accounts?: AccountStore;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -606,6 +610,10 @@ export async function buildControllerApi(options: ControllerApiOptions) {
     },
     async (request, reply) => reply.code(202).send(await plans.requestApply(request.params.id)),
   );
+
+  // ---- SIP accounts -----------------------------------------------------------------------------
+
+  if (options.accounts !== undefined) await app.register(sipAccountRoutes(options.accounts));
 
   // ---- documents -------------------------------------------------------------------------------
 

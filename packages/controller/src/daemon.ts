@@ -10,7 +10,8 @@ import {
   type DaemonDeps,
 } from '@switchboard/runtime';
 import { createBus } from '@switchboard/queue';
-import { createClusterAdmin, createKv, createSqlRouter } from '@switchboard/storage';
+import { createAccountStore, sipEdgeMigrations } from '@switchboard/sip-edge/accounts';
+import { createClusterAdmin, createKv, createSqlRouter, migrate } from '@switchboard/storage';
 import { Gauge } from 'prom-client';
 import { buildControllerApi, type ControllerApi } from './api.js';
 import type { ControllerConfig } from './config.js';
@@ -160,6 +161,10 @@ export function createControllerDaemon(
     },
   });
 
+  // The SIP edge's accounts, for the admin routes. The controller applies the edge's migration
+  // too (under migrate()'s lock, idempotent), so accounts can be managed before any edge ran.
+  const accounts = createAccountStore({ sql, kv, logger });
+
   let api: ControllerApi | undefined;
   const server = defineComponent({
     async start() {
@@ -174,6 +179,7 @@ export function createControllerDaemon(
         feed,
         election,
         plans,
+        accounts,
         clock,
         logger,
       });
@@ -199,6 +205,8 @@ export function createControllerDaemon(
       await kv.ready();
       await feed.start();
       await cache.start();
+      const migrated = await migrate(sql, [sipEdgeMigrations], { logger });
+      logger.info({ applied: migrated.applied }, 'SIP account table ready');
     },
     async close() {
       await Promise.all([feed.close(), cache.close()]);

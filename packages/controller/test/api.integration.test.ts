@@ -275,3 +275,67 @@ describe('documents', () => {
     expect(page.headers.get('content-type')).toContain('text/html');
   });
 });
+
+describe('SIP accounts', () => {
+  it('creates, lists, disables and deletes an account, never echoing the password', async () => {
+    const domain = `${uniqueName('d')}.example`;
+    const password = 'a-secret-password-1';
+    const created = await ctl.call('/v1/sip/accounts', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'alice', domain, password }),
+    });
+    expect(created.status).toBe(201);
+    const again = await ctl.call('/v1/sip/accounts', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'alice', domain, password: 'another-password-2' }),
+    });
+    expect(again.status).toBe(200);
+    expect(await json(again)).toEqual({ created: false });
+
+    const listed = await ctl.call(`/v1/sip/accounts?domain=${domain}`);
+    const text = await listed.text();
+    expect(JSON.parse(text)).toMatchObject({
+      accounts: [{ username: 'alice', domain, enabled: true }],
+    });
+    expect(text).not.toContain(password);
+    expect(text).not.toMatch(/ha1/i);
+
+    const disable = await ctl.call(`/v1/sip/accounts/${domain}/alice/disable`, { method: 'POST' });
+    expect(disable.status).toBe(204);
+    const after = await json<{ accounts: { enabled: boolean }[] }>(
+      await ctl.call(`/v1/sip/accounts?domain=${domain}`),
+    );
+    expect(after.accounts[0]?.enabled).toBe(false);
+    expect((await ctl.call(`/v1/sip/accounts/${domain}/alice`, { method: 'DELETE' })).status).toBe(
+      204,
+    );
+    expect((await ctl.call(`/v1/sip/accounts/${domain}/alice`, { method: 'DELETE' })).status).toBe(
+      404,
+    );
+    expect(
+      (await ctl.call(`/v1/sip/accounts/${domain}/bob/enable`, { method: 'POST' })).status,
+    ).toBe(404);
+    expect(ctl.logs.text).not.toContain(password);
+  });
+
+  it('answers 400 naming the field for a short password or a bad user name, and 403 to the join token', async () => {
+    const short = await ctl.call('/v1/sip/accounts', {
+      method: 'POST',
+      body: JSON.stringify({ username: 'alice', domain: 'example.com', password: 'short' }),
+    });
+    expect(short.status).toBe(400);
+    expect((await json<{ message: string }>(short)).message).toContain('password');
+    const bad = await ctl.call('/v1/sip/accounts', {
+      method: 'POST',
+      body: JSON.stringify({
+        username: 'al ice@',
+        domain: 'example.com',
+        password: 'long-enough-1',
+      }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await json(bad)).toMatchObject({ code: 'SWB_CTL_INVALID_REQUEST' });
+    const node = await ctl.call('/v1/sip/accounts', { token: joinToken });
+    expect(node.status).toBe(403);
+  });
+});

@@ -276,6 +276,43 @@ describe('the built switchboard executable', () => {
     expect(refused.stderr).not.toContain('not-the-token-abcdef');
   });
 
+  it('manages SIP accounts, reading the password from standard input, never from an argument', async () => {
+    const domain = `${uniqueName('sip')}.example`;
+    const password = 'stdin-password-42';
+    const added = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [BIN, 'accounts', 'add', `alice@${domain}`],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            SWB_CONTROLLER_URL: ctl.url,
+            SWB_ADMIN_TOKEN: adminToken,
+          },
+        },
+        (error, stdout, stderr) => {
+          resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
+        },
+      );
+      child.stdin?.end(`${password}\n`);
+    });
+    expect(added.stderr).toBe('');
+    expect(added.stdout).toContain(`created alice@${domain}`);
+    expect((await binary(['accounts', 'disable', `alice@${domain}`])).stdout).toContain('disabled');
+    const listed = await binary(['accounts', 'list', '--domain', domain]);
+    expect(listed.stdout).toMatch(new RegExp(`alice@${domain.replace(/\./g, '\\.')}\\s+disabled`));
+    expect(listed.stdout).not.toContain(password);
+    const fromEnv = await binary(['accounts', 'add', `bob@${domain}`], {
+      SWB_SIP_PASSWORD: 'env-password-42',
+    });
+    expect(fromEnv.stdout).toContain(`created bob@${domain}`);
+    expect((await binary(['accounts', 'remove', `bob@${domain}`])).stdout).toContain('removed');
+    const missing = await binary(['accounts', 'enable', `carol@${domain}`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('carol');
+    expect((await binary(['accounts', 'add', 'no-domain'])).code).toBe(2);
+  });
+
   it('exits 2 on a usage error', async () => {
     const result = await binary(['nodes', '--role', 'chef']);
     expect(result.code).toBe(2);

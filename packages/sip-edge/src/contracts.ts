@@ -7,7 +7,8 @@
 export interface SipRequestLike {
   readonly method: string;
   readonly uri: string;
-  readonly callId: string;
+  // No `callId`: drachtio-srf's typings declare one, but a request from the network has none;
+  // read the Call-ID header (`callIdOf` in digest.ts).
   /** The transport source, as drachtio-server reports it. */
   readonly source_address: string;
   readonly source_port: number;
@@ -47,11 +48,17 @@ export interface AuthenticatedUser {
 
 /**
  * Digest authentication of a request: resolves with the user when the request carries valid
- * credentials; otherwise it has already answered (401 with a fresh challenge, 403 for a disabled
- * account) and resolves with undefined. Failures are counted for flood control.
+ * credentials; otherwise it has already answered (a fresh challenge, 403 for a disabled account)
+ * and resolves with undefined. Failures are counted for flood control. `mode` `www` (default,
+ * REGISTER) challenges with 401 `WWW-Authenticate`; `proxy` (INVITE) with 407
+ * `Proxy-Authenticate` and reads `Proxy-Authorization`.
  */
 export interface Authenticator {
-  authenticate(req: SipRequestLike, res: SipResponseLike): Promise<AuthenticatedUser | undefined>;
+  authenticate(
+    req: SipRequestLike,
+    res: SipResponseLike,
+    mode?: 'www' | 'proxy',
+  ): Promise<AuthenticatedUser | undefined>;
 }
 
 /** Flood control's verdict on a request's source, checked before anything else. */

@@ -25,7 +25,20 @@ export type Command =
   | { readonly kind: 'plan'; readonly source: { file: string } | { stdin: true } }
   | { readonly kind: 'plan-apply'; readonly id: string; readonly watch: boolean }
   | { readonly kind: 'plan-show'; readonly id: string }
-  | { readonly kind: 'plan-list' };
+  | { readonly kind: 'plan-list' }
+  | {
+      readonly kind: 'accounts-add';
+      readonly username: string;
+      readonly domain: string;
+      readonly disabled: boolean;
+    }
+  | {
+      readonly kind: 'accounts-set';
+      readonly username: string;
+      readonly domain: string;
+      readonly action: 'enable' | 'disable' | 'remove';
+    }
+  | { readonly kind: 'accounts-list'; readonly domain?: string };
 
 export interface GlobalOptions {
   readonly url: string;
@@ -44,6 +57,8 @@ export interface Invocation {
 export interface CliEnv {
   readonly SWB_CONTROLLER_URL?: string | undefined;
   readonly SWB_ADMIN_TOKEN?: string | undefined;
+  /** `accounts add`'s password when not read from standard input. */
+  readonly SWB_SIP_PASSWORD?: string | undefined;
 }
 
 const globalOptions = {
@@ -63,10 +78,18 @@ const commandOptions = {
     stdin: { type: 'boolean' },
     watch: { type: 'boolean' },
   },
+  accounts: {
+    domain: { type: 'string' },
+    disabled: { type: 'boolean' },
+  },
 } as const;
 
 type CommandName = keyof typeof commandOptions;
 export type HelpTopic = CommandName | 'plan apply' | 'plan show' | 'plan list' | undefined;
+
+/** `user@domain`, as accounts are named on the command line. */
+const ACCOUNT = /^([^@\s]+)@([^@\s]+)$/;
+const ACCOUNT_ACTIONS = ['add', 'enable', 'disable', 'remove', 'list'] as const;
 
 const GLOBAL_HELP = `global options:
   --url URL      the controller (default: $SWB_CONTROLLER_URL, else ${DEFAULT_URL})
@@ -87,6 +110,9 @@ commands:
   plan apply <id>         apply a plan's slot moves (--watch to follow it)
   plan show <id>          one plan, with its progress or result
   plan list               every plan, newest first
+  accounts add <user@domain>       a SIP account (password from stdin or $SWB_SIP_PASSWORD)
+  accounts enable|disable <user@domain>, accounts remove <user@domain>
+  accounts list [--domain D]       SIP accounts (no digests)
 
 ${GLOBAL_HELP}
 
@@ -140,6 +166,16 @@ ${GLOBAL_HELP}`,
   'plan list': `usage: switchboard plan list
 
 Every plan, newest first.
+
+${GLOBAL_HELP}`,
+  accounts: `usage: switchboard accounts add <user@domain> [--disabled]
+       switchboard accounts enable|disable|remove <user@domain>
+       switchboard accounts list [--domain D]
+
+The SIP edge's accounts. add reads the password from standard input (first line), or from
+$SWB_SIP_PASSWORD when stdin is a terminal; never from an argument, which the process list
+shows. The controller stores only its MD5 and SHA-256 digests. add on an existing account sets
+its password.
 
 ${GLOBAL_HELP}`,
 };
@@ -300,6 +336,41 @@ export function parseInvocation(argv: readonly string[], env: CliEnv): Invocatio
     return {
       global,
       command: { kind: 'plan', source: file === undefined ? { stdin: true } : { file } },
+    };
+  }
+
+  if (word === 'accounts') {
+    if (flag('help')) return { global, command: { kind: 'help', topic: 'accounts' } };
+    const [action, ...args] = positionals;
+    if (action === undefined || !(ACCOUNT_ACTIONS as readonly string[]).includes(action)) {
+      throw usageError(`accounts: give one of ${ACCOUNT_ACTIONS.join(', ')}`);
+    }
+    if (action === 'list') {
+      none(args);
+      const domain = str('domain');
+      return {
+        global,
+        command: { kind: 'accounts-list', ...(domain === undefined ? {} : { domain }) },
+      };
+    }
+    if (str('domain') !== undefined) throw usageError('--domain goes with accounts list');
+    const name = one(args, 'account', ACCOUNT, 'write it user@domain');
+    const [, username = '', domain = ''] = ACCOUNT.exec(name) ?? [];
+    if (action === 'add') {
+      return {
+        global,
+        command: { kind: 'accounts-add', username, domain, disabled: flag('disabled') },
+      };
+    }
+    if (flag('disabled')) throw usageError('--disabled goes with accounts add');
+    return {
+      global,
+      command: {
+        kind: 'accounts-set',
+        username,
+        domain,
+        action: action as 'enable' | 'disable' | 'remove',
+      },
     };
   }
 

@@ -12,6 +12,7 @@ import { ControllerClient, type Fetch } from './client.js';
 import { CliError, CliErrorCode, ExitCode, usageError } from './errors.js';
 import {
   activeWork,
+  age,
   duration,
   formatNode,
   formatNodes,
@@ -23,6 +24,7 @@ import {
   nodeCounts,
   progressText,
   resultText,
+  table,
   type NodeDetail,
   type Plan,
   type StatusReply,
@@ -138,7 +140,98 @@ async function execute(command: Exclude<Command, { kind: 'help' }>, ctx: Context
       return showPlan(ctx, command.id);
     case 'plan-list':
       return listPlans(ctx);
+    case 'accounts-add':
+      return addAccount(ctx, command);
+    case 'accounts-set':
+      return setAccount(ctx, command);
+    case 'accounts-list':
+      return listAccounts(ctx, command.domain);
   }
+}
+
+interface AccountSummary {
+  readonly username: string;
+  readonly domain: string;
+  readonly enabled: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+const accountPath = (username: string, domain: string): string =>
+  `/v1/sip/accounts/${encodeURIComponent(domain)}/${encodeURIComponent(username)}`;
+
+/** The first line of standard input, or `SWB_SIP_PASSWORD`: never an argument. */
+async function readPassword(ctx: Context): Promise<string> {
+  const fromEnv = ctx.io.env.SWB_SIP_PASSWORD;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const stdin = ctx.io.stdin;
+  if (stdin === undefined) {
+    throw usageError('accounts add: give the password on standard input or in SWB_SIP_PASSWORD');
+  }
+  let text = '';
+  for await (const chunk of stdin) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.includes('\n')) break;
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (password === '') throw usageError('accounts add: the password on standard input is empty');
+  return password;
+}
+
+async function addAccount(
+  ctx: Context,
+  command: Extract<Command, { kind: 'accounts-add' }>,
+): Promise<number> {
+  const password = await readPassword(ctx);
+  const result = await ctx.client.post<{ created: boolean }>('/v1/sip/accounts', {
+    username: command.username,
+    domain: command.domain,
+    password,
+    enabled: !command.disabled,
+  });
+  const name = `${command.username}@${command.domain}`;
+  if (ctx.global.json) ctx.json({ account: name, ...result });
+  else ctx.out(result.created ? `created ${name}` : `set a new password for ${name}`);
+  return ExitCode.Ok;
+}
+
+async function setAccount(
+  ctx: Context,
+  command: Extract<Command, { kind: 'accounts-set' }>,
+): Promise<number> {
+  const name = `${command.username}@${command.domain}`;
+  const path = accountPath(command.username, command.domain);
+  const context = { resource: `SIP account ${JSON.stringify(name)}` };
+  if (command.action === 'remove') await ctx.client.request('DELETE', path, undefined, context);
+  else await ctx.client.post(`${path}/${command.action}`, undefined, context);
+  const done = { enable: 'enabled', disable: 'disabled', remove: 'removed' }[command.action];
+  if (ctx.global.json) ctx.json({ account: name, [done]: true });
+  else ctx.out(`${done} ${name}`);
+  return ExitCode.Ok;
+}
+
+async function listAccounts(ctx: Context, domain: string | undefined): Promise<number> {
+  const query = domain === undefined ? '' : `?domain=${encodeURIComponent(domain)}`;
+  const reply = await ctx.client.get<{ accounts: AccountSummary[] }>(`/v1/sip/accounts${query}`);
+  if (ctx.global.json) {
+    ctx.json(reply);
+    return ExitCode.Ok;
+  }
+  if (reply.accounts.length === 0) {
+    ctx.out('no SIP account');
+    return ExitCode.Ok;
+  }
+  ctx.out(
+    table([
+      ['ACCOUNT', 'STATE', 'UPDATED'],
+      ...reply.accounts.map((a) => [
+        `${a.username}@${a.domain}`,
+        a.enabled ? 'enabled' : 'disabled',
+        age(a.updatedAt, ctx.now()),
+      ]),
+    ]),
+  );
+  return ExitCode.Ok;
 }
 
 const nodePath = (id: string): string => `/v1/nodes/${encodeURIComponent(id)}`;
