@@ -4,6 +4,7 @@ import { busSuite } from './bus.js';
 import { controllerSuite } from './controller.js';
 import { kvSuite } from './kv.js';
 import { runtimeSuite } from './runtime.js';
+import { sipSuite } from './sip.js';
 import { sqlSuite } from './sql.js';
 import { workerSuite } from './worker.js';
 
@@ -16,4 +17,5 @@ export const suites: readonly BenchSuite[] = [
   busSuite,
   workerSuite,
   controllerSuite,
+  sipSuite,
 ];

@@ -4,7 +4,22 @@ export {
   sipEdgeRequiredWhen,
   type SipEdgeConfig,
 } from './config.js';
-export { createSipEdgeDaemon } from './daemon.js';
+export { createSipEdgeDaemon, type SipEdgeDaemon } from './daemon.js';
+export {
+  createDrachtioAdapter,
+  routedSipMethods,
+  type B2buaDialogs,
+  type B2buaOptions,
+  type B2buaProgress,
+  type DrachtioAdapter,
+  type DrachtioAdapterOptions,
+  type ProxyOptions,
+  type ProxyResult,
+  type RoutedSipMethod,
+  type SentInviteLike,
+  type SipDialogLike,
+  type SipHandler,
+} from './srf.js';
 export {
   createAccountStore,
   ha1,

@@ -1,6 +1,6 @@
 // The REGISTER handler (RFC 3261 §10.3): flood check, digest authentication, then the bindings
 // of the authenticated user's address of record.
-import { systemClock, type Clock, type Logger } from '@switchboard/runtime';
+import { SwitchboardError, systemClock, type Clock, type Logger } from '@switchboard/runtime';
 import {
   aorOf,
   contactExpires,
@@ -271,9 +271,15 @@ export function createRegistrar(options: RegistrarOptions): Registrar {
       try {
         await register(req, res);
       } catch (err) {
-        logger.error({ err, callId: callIdOf(req) }, 'REGISTER failed unexpectedly');
+        // Something that may pass if tried again (kv away, many edges writing one AOR at once):
+        // 503 with Retry-After, which phones honour, rather than a 500 they treat as final.
+        const retryable = err instanceof SwitchboardError && err.retryable;
+        if (retryable) logger.warn({ err, callId: callIdOf(req) }, 'REGISTER not stored; retry');
+        else logger.error({ err, callId: callIdOf(req) }, 'REGISTER failed unexpectedly');
         try {
-          if (!res.finalResponseSent) res.send(500, 'Server Internal Error');
+          if (res.finalResponseSent) return;
+          if (retryable) res.send(503, 'Try Again', { headers: { 'Retry-After': '1' } });
+          else res.send(500, 'Server Internal Error');
         } catch (sendErr) {
           logger.error({ err: sendErr }, 'could not answer 500');
         }

@@ -159,4 +159,22 @@ describe('sip-edge controller config', () => {
       }),
     ).toThrow('SWB_CONTROLLER_JOIN_TOKEN is required when SWB_CONTROLLER_URLS is set');
   });
+
+  it('requires the nonce secret once a drachtio-server is configured, since every edge must share it', () => {
+    expect(() =>
+      loadConfig(sipEdgeConfigSchema, {
+        env: { ...env, SWB_DRACHTIO_HOST: '127.0.0.1' },
+        requiredWhen: sipEdgeRequiredWhen,
+      }),
+    ).toThrow('SWB_AUTH_NONCE_SECRET is required when SWB_DRACHTIO_HOST is set');
+    const { config } = loadConfig(sipEdgeConfigSchema, {
+      env: {
+        ...env,
+        SWB_DRACHTIO_HOST: '127.0.0.1',
+        SWB_AUTH_NONCE_SECRET: 'a-shared-nonce-secret-0123',
+      },
+      requiredWhen: sipEdgeRequiredWhen,
+    });
+    expect(String(config.auth.nonceSecret)).toBe('[redacted]');
+  });
 });

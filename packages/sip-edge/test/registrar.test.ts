@@ -6,6 +6,7 @@ import {
   createFloodControl,
   createRegistrar,
   ha1,
+  SipBindingConflictError,
   type SipAccount,
 } from '../src/index.js';
 import {
@@ -27,6 +28,8 @@ function world(
     bannedResponse?: 'drop' | 403;
     limitedResponse?: 'drop' | 503;
     maxRequests?: number;
+    /** Every binding write loses the race (many edges writing one AOR at once). */
+    contended?: boolean;
   } = {},
 ) {
   const clock = manualClock();
@@ -60,7 +63,13 @@ function world(
   const bindings = createBindingStore({ kv, clock, minExpires: 60, maxExpires: 3600 });
   const registrar = createRegistrar({
     authenticator,
-    bindings,
+    bindings:
+      options.contended === true
+        ? {
+            ...bindings,
+            register: (aor: string) => Promise.reject(new SipBindingConflictError(aor, 16)),
+          }
+        : bindings,
     flood,
     domains: [domain],
     logger: silentLogger,
@@ -103,6 +112,13 @@ function world(
 }
 
 describe('the registrar', () => {
+  it('answers 503 with Retry-After when the binding write keeps losing the race, not a final 500', async () => {
+    const w = world({ contended: true });
+    const sent = await w.register();
+    expect(sent?.status).toBe(503);
+    expect(sent?.header('Retry-After')).toBe('1');
+  });
+
   it('challenges a REGISTER without credentials with SHA-256 first, then MD5', async () => {
     const w = world();
     const sent = await w.send(
