@@ -14,10 +14,10 @@ import { SandboxError } from './errors.js';
 import { repositoryRoot } from './layout.js';
 import {
   MIGRATE_ENTRY,
-  controllerTokensFile,
+  sandboxSecretsFile,
   controllerUrls,
   daemonEntry,
-  ensureControllerTokens,
+  ensureSandboxSecrets,
   migrateEnvironment,
 } from './platform.js';
 import { elapsed, run } from './process.js';
@@ -144,7 +144,7 @@ async function commandStart(options: SandboxOptions, downAfter: boolean): Promis
   // The schema first: daemons start on tables that exist.
   const migrated = await migrateSchema(info, repoRoot);
   if (!migrated) return 1;
-  const tokens = ensureControllerTokens(info);
+  const tokens = ensureSandboxSecrets(info);
   const daemons = await startDaemons(info, { repoRoot, userEnv: process.env, tokens });
   console.log(
     `\n${table([
@@ -223,7 +223,7 @@ async function commandStart(options: SandboxOptions, downAfter: boolean): Promis
     // Where to look, never the tokens themselves: they stay in their 0600 file.
     const [api] = controllerUrls(info);
     log(`dashboard: ${api ?? ''}/dashboard and API docs: ${api ?? ''}/docs`);
-    log(`controller tokens (admin, join): ${controllerTokensFile(info)}`);
+    log(`secrets (admin and join tokens, SIP nonce key): ${sandboxSecretsFile(info)}`);
     log('running; ^C stops the daemons');
   }
   return done;

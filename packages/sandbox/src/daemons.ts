@@ -8,8 +8,8 @@ import {
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
-  ensureControllerTokens,
-  type ControllerTokens,
+  ensureSandboxSecrets,
+  type SandboxSecrets,
   type DaemonSpec,
 } from './platform.js';
 import { elapsed, isAlive, spawnLogged, stopPid, type Spawned } from './process.js';
@@ -34,7 +34,7 @@ export interface StartDaemonsOptions {
   readonly userEnv: Readonly<Record<string, string | undefined>>;
   readonly daemons?: readonly DaemonSpec[];
   /** The controllers' tokens; default the sandbox's own (made on first use). */
-  readonly tokens?: ControllerTokens;
+  readonly tokens?: SandboxSecrets;
 }
 
 /** The daemons whose build exists, and the ones skipped because it does not. */
@@ -56,7 +56,7 @@ export async function startDaemons(
   options: StartDaemonsOptions,
 ): Promise<RunningDaemon[]> {
   const { built } = builtDaemons(options.repoRoot, options.daemons);
-  const tokens = options.tokens ?? ensureControllerTokens(info);
+  const tokens = options.tokens ?? ensureSandboxSecrets(info);
   return Promise.all(
     built.map(async (spec): Promise<RunningDaemon> => {
       const entry = daemonEntry(options.repoRoot, spec);

@@ -58,15 +58,15 @@ export { rabbitmqctl, restartRabbitMq } from './rabbitmq.js';
 export {
   CONTROLLER_API_OFFSETS,
   DAEMONS,
-  controllerTokensFile,
+  sandboxSecretsFile,
   controllerUrls,
   daemonDefaults,
   daemonEntry,
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
-  ensureControllerTokens,
+  ensureSandboxSecrets,
   platformDefaults,
-  type ControllerTokens,
+  type SandboxSecrets,
   type DaemonSpec,
 } from './platform.js';

@@ -78,35 +78,42 @@ export function daemonLogFile(info: Pick<SandboxInfo, 'root'>, daemon: DaemonSpe
   return join(info.root, 'logs', `${daemon.name}.log`);
 }
 
-/** The controllers' tokens: the admin token for operators, the join token for nodes. */
-export interface ControllerTokens {
+/**
+ * The platform's secrets under `npm start`: the controllers' admin token (operators) and join
+ * token (nodes), and the SIP edges' shared digest-nonce key.
+ */
+export interface SandboxSecrets {
   readonly adminToken: string;
   readonly joinToken: string;
+  readonly sipNonceSecret: string;
 }
 
-/** Where the sandbox keeps its controllers' tokens (mode 0600). */
-export function controllerTokensFile(info: Pick<SandboxInfo, 'root'>): string {
-  return join(info.root, 'controller-tokens.json');
+/** Where the sandbox keeps them (mode 0600). */
+export function sandboxSecretsFile(info: Pick<SandboxInfo, 'root'>): string {
+  return join(info.root, 'secrets.json');
 }
 
 /**
- * The sandbox's controller tokens, made (random, 32 bytes each) the first time and kept in the
- * sandbox folder, so the dashboard link and the CLI keep working across restarts.
+ * The sandbox's secrets, made (random, 32 bytes each) the first time and kept in the sandbox
+ * folder, so the dashboard link and the CLI keep working across restarts. A secret missing from
+ * an older file is added.
  */
-export function ensureControllerTokens(info: Pick<SandboxInfo, 'root'>): ControllerTokens {
-  const file = controllerTokensFile(info);
-  if (existsSync(file)) {
-    const stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<ControllerTokens>;
-    if (typeof stored.adminToken === 'string' && typeof stored.joinToken === 'string') {
-      return { adminToken: stored.adminToken, joinToken: stored.joinToken };
-    }
-  }
-  const tokens = {
-    adminToken: randomBytes(32).toString('base64url'),
-    joinToken: randomBytes(32).toString('base64url'),
+export function ensureSandboxSecrets(info: Pick<SandboxInfo, 'root'>): SandboxSecrets {
+  const file = sandboxSecretsFile(info);
+  const stored: Partial<Record<keyof SandboxSecrets, unknown>> = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Record<keyof SandboxSecrets, unknown>>)
+    : {};
+  const fresh = (value: unknown): string =>
+    typeof value === 'string' && value.length >= 16 ? value : randomBytes(32).toString('base64url');
+  const secrets: SandboxSecrets = {
+    adminToken: fresh(stored.adminToken),
+    joinToken: fresh(stored.joinToken),
+    sipNonceSecret: fresh(stored.sipNonceSecret),
   };
-  writeFileSync(file, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
-  return tokens;
+  if (JSON.stringify(secrets) !== JSON.stringify(stored)) {
+    writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  }
+  return secrets;
 }
 
 /**
@@ -117,7 +124,7 @@ export function ensureControllerTokens(info: Pick<SandboxInfo, 'root'>): Control
 export function daemonDefaults(
   info: SandboxInfo,
   daemon: DaemonSpec,
-  tokens: ControllerTokens,
+  tokens: SandboxSecrets,
 ): Record<string, string> {
   const controller =
     daemon.packageName === 'controller'
@@ -126,6 +133,9 @@ export function daemonDefaults(
           SWB_CONTROLLER_URLS: controllerUrls(info).join(','),
           SWB_CONTROLLER_JOIN_TOKEN: tokens.joinToken,
         };
+  // Ready for the day the user points the edge at a drachtio-server (SWB_DRACHTIO_HOST).
+  const sip =
+    daemon.packageName === 'sip-edge' ? { SWB_AUTH_NONCE_SECRET: tokens.sipNonceSecret } : {};
   return {
     SWB_NODE_ID: daemon.nodeId,
     SWB_LOG_LEVEL: 'info',
@@ -133,6 +143,7 @@ export function daemonDefaults(
     SWB_OPS_PORT: String(daemonOpsPort(info, daemon)),
     ...platformDefaults(info),
     ...controller,
+    ...sip,
     ...daemon.env?.(info),
   };
 }
@@ -165,7 +176,7 @@ export function daemonEnvironment(
   info: SandboxInfo,
   daemon: DaemonSpec,
   userEnv: Readonly<Record<string, string | undefined>>,
-  tokens: ControllerTokens,
+  tokens: SandboxSecrets,
 ): Record<string, string> {
   return underUser(daemonDefaults(info, daemon, tokens), userEnv);
 }

@@ -6,19 +6,23 @@ import { unreadyReasons } from '../src/daemons.js';
 import { infoFromLayout, sandboxLayout } from '../src/layout.js';
 import {
   DAEMONS,
-  controllerTokensFile,
+  sandboxSecretsFile,
   daemonDefaults,
   daemonEntry,
   daemonEnvironment,
   daemonLogFile,
   daemonOpsPort,
-  ensureControllerTokens,
+  ensureSandboxSecrets,
   migrateEnvironment,
   type DaemonSpec,
 } from '../src/platform.js';
 
 const info = infoFromLayout(sandboxLayout('/repo/.sandbox', 17400));
-const tokens = { adminToken: 'admin-token-for-tests', joinToken: 'join-token-for-tests' };
+const tokens = {
+  adminToken: 'admin-token-for-tests',
+  joinToken: 'join-token-for-tests',
+  sipNonceSecret: 'sip-nonce-secret-for-tests',
+};
 
 function daemon(name: string): DaemonSpec {
   const spec = DAEMONS.find((d) => d.name === name);
@@ -78,6 +82,10 @@ describe('daemon environment', () => {
     expect(env.SWB_CONTROLLER_JOIN_TOKEN).toBe('join-token-for-tests');
     expect(Object.values(env)).not.toContain('admin-token-for-tests');
     expect(daemonDefaults(info, daemon('controller-2'), tokens).SWB_API_PORT).toBe('17456');
+    expect(daemonDefaults(info, daemon('sip-edge'), tokens).SWB_AUTH_NONCE_SECRET).toBe(
+      'sip-nonce-secret-for-tests',
+    );
+    expect(env.SWB_AUTH_NONCE_SECRET).toBeUndefined();
   });
 
   it('gives each daemon its own node id and ops port', () => {
@@ -141,11 +149,12 @@ describe('controller tokens', () => {
   it('are made once, kept readable by the owner only, and read back the same', () => {
     const root = mkdtempSync(join(tmpdir(), 'swb-tokens-'));
     try {
-      const first = ensureControllerTokens({ root });
+      const first = ensureSandboxSecrets({ root });
       expect(first.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(first.joinToken).not.toBe(first.adminToken);
-      expect(statSync(controllerTokensFile({ root })).mode & 0o777).toBe(0o600);
-      expect(ensureControllerTokens({ root })).toEqual(first);
+      expect(first.sipNonceSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(statSync(sandboxSecretsFile({ root })).mode & 0o777).toBe(0o600);
+      expect(ensureSandboxSecrets({ root })).toEqual(first);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
