@@ -175,19 +175,7 @@ export function createSipEdgeDaemon(config: SipEdgeConfig, deps: DaemonDeps): Si
     invite.proxiedCallEnded(callId, reason);
   });
 
-  const checks = [
-    adapter.readiness,
-    ...sqlChecks(config.sql),
-    kvCheck(config.kv),
-    amqpCheck(config.amqp),
-  ];
-  const ops = createOpsServer({
-    host: config.ops.host,
-    port: config.ops.port,
-    logger,
-    registry: deps.registry,
-    checks,
-  });
+  const { ops } = edgeOps(config, deps, adapter.readiness);
 
   const stopping = new AbortController();
 
@@ -279,14 +267,9 @@ export function createSipEdgeDaemon(config: SipEdgeConfig, deps: DaemonDeps): Si
   return { ...daemon, draining };
 }
 
-/** The edge without a drachtio-server: the ops endpoint and the controller registration only. */
-function createWaitingDaemon(config: SipEdgeConfig, deps: DaemonDeps): SipEdgeDaemon {
-  const checks = [
-    unconfiguredDrachtio(),
-    ...sqlChecks(config.sql),
-    kvCheck(config.kv),
-    amqpCheck(config.amqp),
-  ];
+/** The ops endpoint, whose `/readyz` checks drachtio first, then SQL, kv and the broker. */
+function edgeOps(config: SipEdgeConfig, deps: DaemonDeps, drachtio: ReadinessCheck) {
+  const checks = [drachtio, ...sqlChecks(config.sql), kvCheck(config.kv), amqpCheck(config.amqp)];
   const ops = createOpsServer({
     host: config.ops.host,
     port: config.ops.port,
@@ -294,6 +277,12 @@ function createWaitingDaemon(config: SipEdgeConfig, deps: DaemonDeps): SipEdgeDa
     registry: deps.registry,
     checks,
   });
+  return { ops, checks };
+}
+
+/** The edge without a drachtio-server: the ops endpoint and the controller registration only. */
+function createWaitingDaemon(config: SipEdgeConfig, deps: DaemonDeps): SipEdgeDaemon {
+  const { ops, checks } = edgeOps(config, deps, unconfiguredDrachtio());
   logWaiting(deps.logger, checks);
   // Started after the ops server listens (it registers the bound port) and closed first, so the
   // node leaves the topology before anything else stops.
