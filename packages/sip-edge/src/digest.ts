@@ -255,8 +255,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const clock = options.clock ?? systemClock;
   const logger = options.logger.child({ component: 'sip-digest' });
   const { accounts, flood } = options;
-  // The highest nonce-count seen per nonce, for as long as the nonce lives.
-  const counts: KvRecords<number> = options.kv.namespace('sip').records('nc');
+  // Each (nonce, nonce-count) pair used so far, for as long as the nonce lives.
+  const used: KvRecords<1> = options.kv.namespace('sip').records('nc');
 
   function challenge(
     res: SipResponseLike,
@@ -276,19 +276,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return undefined;
   }
 
-  /** True if `nc` is above every count seen with this nonce (and records it), atomically. */
-  async function freshCount(nonce: string, nc: number, ttlMs: number): Promise<boolean> {
-    let accepted = false;
-    await counts.update(
-      nonce,
-      (seen) => {
-        // Runs again if another edge wrote in between: the last run decides.
-        accepted = seen === undefined || nc > seen;
-        return accepted ? nc : seen;
-      },
-      { ttlMs },
-    );
-    return accepted;
+  /**
+   * True the first time this nonce-count comes with this nonce (one SET NX, shared by every
+   * edge): a replayed request repeats its pair and is refused. Counts need not arrive in order —
+   * over UDP a phone's requests can overtake each other — they must only not repeat, which is
+   * what replay protection asks (RFC 7616 §3.3) and one round trip instead of a read and a
+   * compare-and-set.
+   */
+  function freshCount(nonce: string, nc: number, ttlMs: number): Promise<boolean> {
+    return used.setIfAbsent(`${nonce}:${nc.toString(16)}`, 1, { ttlMs });
   }
 
   async function authenticate(

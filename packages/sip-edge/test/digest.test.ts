@@ -135,6 +135,18 @@ describe('the authenticator', () => {
     expect(sent).toEqual([]);
   });
 
+  it('accepts nonce-counts out of order (UDP reorders) but never the same one twice', async () => {
+    const s = setup();
+    const challenge = await s.challenge();
+    const withCount = (nc: number) =>
+      authorize({ challenge, username: 'alice', password, uri: `sip:${domain}`, nc });
+    expect((await s.attempt(withCount(3))).user).toBeDefined();
+    expect((await s.attempt(withCount(2))).user).toBeDefined();
+    expect((await s.attempt(withCount(3))).sent[0]?.status).toBe(401);
+    expect((await s.attempt(withCount(2))).sent[0]?.status).toBe(401);
+    expect(s.failures).toEqual([]);
+  });
+
   it('refuses a reused nonce-count (replay) and accepts a higher one', async () => {
     const s = setup();
     const challenge = await s.challenge();
