@@ -488,6 +488,7 @@ export const sipSuite: BenchSuite = {
             baselines: [
               {
                 name: 'trivial-app',
+                goal: 0.5,
                 sample: () =>
                   sippRate(sipp, baseRelay.address, registerScenario, registers, registerArgs),
               },
@@ -501,6 +502,7 @@ export const sipSuite: BenchSuite = {
             baselines: [
               {
                 name: 'trivial-app',
+                goal: 0.5,
                 sample: () => sippRate(sipp, baseRelay.address, 'caller.xml', callCount, callArgs),
               },
             ],
