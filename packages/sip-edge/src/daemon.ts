@@ -20,7 +20,7 @@ import {
   type Topology,
 } from '@switchboard/runtime';
 import { createBus } from '@switchboard/queue';
-import { createKv, createSqlRouter, migrate } from '@switchboard/storage';
+import { createKv, createSqlRouter, followControllerTopology, migrate } from '@switchboard/storage';
 import { createAccountStore, sipEdgeMigrations } from './accounts.js';
 import { createBindingStore } from './bindings.js';
 import { createCallTracker } from './calls.js';
@@ -253,10 +253,17 @@ export function createSipEdgeDaemon(config: SipEdgeConfig, deps: DaemonDeps): Si
     },
     { logger },
   );
+  // The account reads' replicas follow the controller's view, as the worker's do.
+  const sqlFollower = followControllerTopology(
+    sql,
+    { primary: config.sql.primary, replicas: config.sql.replicas },
+    logger,
+  );
   controller?.on('topology', (topology: Topology) => {
     const nodes = pbxNodesFromTopology(topology);
     pbx.setNodes(nodes);
     logger.debug({ topologyVersion: topology.version, pbxNodes: nodes.length }, 'PBX nodes');
+    sqlFollower.apply(topology);
   });
   controller?.on('drained', (drained) => {
     operatorDrained = drained;

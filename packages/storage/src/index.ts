@@ -42,7 +42,12 @@ export {
   type SqlMigrationSet,
 } from './sql/migrations.js';
 export { storageMigrations } from './sql/storage-migrations.js';
-export { sqlReplicaAddresses, sqlTopologyFromController } from './sql/controller-topology.js';
+export {
+  followControllerTopology,
+  sqlReplicaAddresses,
+  sqlTopologyFromController,
+  type SqlTopologyChange,
+} from './sql/controller-topology.js';
 export {
   SqlRouter,
   SqlSession,

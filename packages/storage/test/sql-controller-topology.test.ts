@@ -1,6 +1,7 @@
-import type { Topology } from '@switchboard/runtime';
+import { createLogger, type Topology } from '@switchboard/runtime';
 import { describe, expect, it } from 'vitest';
 import {
+  followControllerTopology,
   resolveSqlRouterConfig,
   sqlReplicaAddresses,
   sqlTopologyFromController,
@@ -128,5 +129,59 @@ describe('sqlTopologyFromController', () => {
     expect(a).toEqual(b);
     expect(sqlReplicaAddresses(a)).toEqual(['db-2:3306', 'db-9:3306']);
     expect(sqlReplicaAddresses(configured)).toEqual(['db-2:3306', 'db-3:3306']);
+  });
+});
+
+describe('followControllerTopology', () => {
+  it('sets the router’s topology only when the replica set moves, and says what moved', () => {
+    const calls: SqlTopology[] = [];
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => lines.push(line) },
+    });
+    const follower = followControllerTopology(
+      { setTopology: (t) => calls.push(t) },
+      configured,
+      logger,
+    );
+    const both = sql([
+      ['db-2:3306', true],
+      ['db-3:3306', true],
+    ]);
+    expect(follower.apply({ version: 1, sql: both })).toBeUndefined();
+    expect(calls).toHaveLength(0);
+    const change = follower.apply({
+      version: 2,
+      sql: sql([
+        ['db-2:3306', true],
+        ['db-3:3306', false],
+      ]),
+    });
+    expect(change).toEqual({ left: ['db-3:3306'], joined: [], replicas: ['db-2:3306'] });
+    expect(calls).toHaveLength(1);
+    expect(lines.join('')).toContain('SQL replicas changed by the controller');
+    expect(lines.join('')).not.toContain('s3cret');
+    expect(follower.apply({ version: 3, sql: both })?.joined).toEqual(['db-3:3306']);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('keeps the current replicas and logs when the router refuses the topology', () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (line: string) => lines.push(line) },
+    });
+    const follower = followControllerTopology(
+      {
+        setTopology: () => {
+          throw new Error('closed');
+        },
+      },
+      configured,
+      logger,
+    );
+    expect(follower.apply({ version: 4, sql: sql([['db-2:3306', true]]) })).toBeUndefined();
+    expect(lines.join('')).toContain('cannot apply the SQL topology');
   });
 });

@@ -23,8 +23,7 @@ import {
   createSearch,
   createSqlRouter,
   migrate,
-  sqlReplicaAddresses,
-  sqlTopologyFromController,
+  followControllerTopology,
   type BlobStore,
   type Search,
   type SearchDeps,
@@ -274,31 +273,13 @@ export function createWorkerDaemon(config: WorkerConfig, deps: WorkerDaemonDeps)
   // The controller's view of the SQL replicas replaces the configured one while it has SQL data;
   // the primary stays the configured one (see sqlTopologyFromController).
   const configuredSql: SqlTopology = { primary: config.sql.primary, replicas: config.sql.replicas };
-  let appliedReplicas = sqlReplicaAddresses(configuredSql);
+  let follower: ReturnType<typeof followControllerTopology> | undefined;
 
   function applyTopology(topology: Topology): void {
     const router = sql;
     if (router === undefined) return;
-    try {
-      const next = sqlTopologyFromController(configuredSql, topology.sql);
-      const replicas = sqlReplicaAddresses(next);
-      // Every topology version does not move the replicas; re-resolving the same set would only
-      // log noise (the router keeps unchanged nodes, but says "changed").
-      if (replicas.join(',') === appliedReplicas.join(',')) return;
-      const left = appliedReplicas.filter((r) => !replicas.includes(r));
-      const joined = replicas.filter((r) => !appliedReplicas.includes(r));
-      router.setTopology(next);
-      appliedReplicas = replicas;
-      logger.info(
-        { topologyVersion: topology.version, left, joined, replicas },
-        'SQL replicas changed by the controller',
-      );
-    } catch (error) {
-      logger.warn(
-        { err: error, topologyVersion: topology.version },
-        'cannot apply the SQL topology from the controller; keeping the current replicas',
-      );
-    }
+    follower ??= followControllerTopology(router, configuredSql, logger);
+    follower.apply(topology);
   }
 
   // The drain flag the controller wants, and the loop bringing the BullMQ worker to it. Changes

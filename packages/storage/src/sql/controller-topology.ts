@@ -1,6 +1,7 @@
 import {
   formatHostPort,
   tryParseHostPort,
+  type Logger,
   type SqlEndpoint,
   type Topology,
 } from '@switchboard/runtime';
@@ -86,4 +87,50 @@ export function sqlReplicaAddresses(topology: SqlTopology): string[] {
   return resolveTopology(topology)
     .replicas.map((replica) => addressKey(replica.options.host, replica.options.port))
     .sort();
+}
+
+/** What `followControllerTopology` changed. */
+export interface SqlTopologyChange {
+  readonly left: readonly string[];
+  readonly joined: readonly string[];
+  readonly replicas: readonly string[];
+}
+
+/**
+ * Keeps a router's replicas on the controller's view: each `apply` computes the topology
+ * (`sqlTopologyFromController`) and calls `router.setTopology` only when the set of replica
+ * addresses moved — most topology versions are about other things, and re-resolving the same set
+ * would only make noise. It logs each change, and a topology it cannot apply (the router keeps
+ * its replicas); it never throws. Returns what changed, or undefined when nothing did.
+ */
+export function followControllerTopology(
+  router: { setTopology(topology: SqlTopology): void },
+  configured: SqlTopology,
+  logger: Logger,
+): { apply(topology: Pick<Topology, 'version' | 'sql'>): SqlTopologyChange | undefined } {
+  let applied = sqlReplicaAddresses(configured);
+  return {
+    apply(topology) {
+      try {
+        const next = sqlTopologyFromController(configured, topology.sql);
+        const replicas = sqlReplicaAddresses(next);
+        if (replicas.join(',') === applied.join(',')) return undefined;
+        const left = applied.filter((r) => !replicas.includes(r));
+        const joined = replicas.filter((r) => !applied.includes(r));
+        router.setTopology(next);
+        applied = replicas;
+        logger.info(
+          { topologyVersion: topology.version, left, joined, replicas },
+          'SQL replicas changed by the controller',
+        );
+        return { left, joined, replicas };
+      } catch (error) {
+        logger.warn(
+          { err: error, topologyVersion: topology.version },
+          'cannot apply the SQL topology from the controller; keeping the current replicas',
+        );
+        return undefined;
+      }
+    },
+  };
 }
