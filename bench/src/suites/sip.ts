@@ -3,13 +3,10 @@
 // bindings and B2BUA routing cost per transaction. Needs a `drachtio` binary (PATH or
 // DRACHTIO_BIN) and SIPp (PATH or SIPP_BIN); without them the suite says so and measures nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Srf from 'drachtio-srf';
 import { createLogger, loadConfig, systemClock, createMetricsRegistry } from '@switchboard/runtime';
 import { createTestSchema } from '@switchboard/sandbox/testing';
@@ -20,136 +17,16 @@ import {
   sipEdgeMigrations,
   sipEdgeRequiredWhen,
 } from '@switchboard/sip-edge';
+import {
+  findOnPath,
+  freePort,
+  scenarioDir,
+  startDrachtio,
+  startMd5Relay,
+  type DrachtioTarget,
+} from '@switchboard/sip-edge/testing';
 import { createKv, createSqlRouter, migrate } from '@switchboard/storage';
 import { Better, type BenchSuite } from '../harness.js';
-
-// The scenarios the sip-edge end-to-end tests use (bench/{src,dist}/suites → packages/...).
-const scenarioDir = fileURLToPath(new URL('../../../packages/sip-edge/test/e2e/', import.meta.url));
-
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve();
-    });
-  });
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-interface Drachtio {
-  readonly adminPort: number;
-  readonly sip: string;
-  readonly secret: string;
-  stop(): Promise<void>;
-}
-
-async function startDrachtio(binary: string, name: string): Promise<Drachtio> {
-  const adminPort = await freePort();
-  const sipPort = await freePort();
-  const secret = `bench-${name}-${String(process.pid)}`;
-  const dir = mkdtempSync(join(tmpdir(), `swb-bench-drachtio-${name}-`));
-  const file = join(dir, 'drachtio.conf.xml');
-  writeFileSync(
-    file,
-    `<drachtio>
-  <admin port="${String(adminPort)}" secret="${secret}">127.0.0.1</admin>
-  <sip><contacts><contact>sip:127.0.0.1:${String(sipPort)};transport=udp</contact></contacts></sip>
-  <logging><file><name>${join(dir, 'drachtio.log')}</name></file><loglevel>notice</loglevel><sofia-loglevel>0</sofia-loglevel></logging>
-</drachtio>
-`,
-  );
-  const child = spawn(binary, ['-f', file], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      resolve();
-    });
-  });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port: adminPort });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (open) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`drachtio-server ${name} did not start`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    adminPort,
-    sip: `127.0.0.1:${String(sipPort)}`,
-    secret,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/**
- * SIPp 3.6 answers only the first challenge and only MD5; the edge offers SHA-256 first. Both
- * sides go through this relay (the baseline offers MD5 only, so it changes nothing there), so
- * the relay's cost is the same on each side. See packages/sip-edge/test/e2e/harness.ts.
- */
-async function startMd5Relay(target: string): Promise<{ address: string; close(): void }> {
-  const [host = '127.0.0.1', port = '5060'] = target.split(':');
-  const front = createSocket('udp4');
-  const upstreams = new Map<string, UdpSocket>();
-  front.on('message', (message, from) => {
-    const key = `${from.address}:${String(from.port)}`;
-    let upstream = upstreams.get(key);
-    if (upstream === undefined) {
-      const socket = createSocket('udp4');
-      socket.bind(0, from.address);
-      socket.on('message', (reply) => {
-        let text = reply.toString('latin1');
-        if (/^SIP\/2\.0 40[17] /.test(text)) {
-          text = text.replace(
-            /^(?:WWW|Proxy)-Authenticate:[^\r\n]*algorithm=SHA-256[^\r\n]*\r\n/gim,
-            '',
-          );
-        }
-        front.send(Buffer.from(text, 'latin1'), from.port, from.address);
-      });
-      upstreams.set(key, socket);
-      upstream = socket;
-    }
-    upstream.send(message, Number(port), host);
-  });
-  await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${String(front.address().port)}`,
-    close() {
-      for (const socket of upstreams.values()) socket.close();
-      front.close();
-    },
-  };
-}
 
 /** Runs SIPp for `calls` calls; resolves with the successful calls per second. */
 async function sippRate(
@@ -275,7 +152,7 @@ const sdp =
  * the edge, so both sides handle the same transactions: a REGISTER or INVITE without credentials
  * gets a fixed MD5 challenge (the edge challenges too), anything else 200 (with SDP for INVITE).
  */
-async function startTrivialApp(drachtio: Drachtio): Promise<{ close(): void }> {
+async function startTrivialApp(drachtio: DrachtioTarget): Promise<{ close(): void }> {
   const srf = new (Srf as unknown as new () => TrivialSrf)();
   const challenge = (name: string) => ({
     [name]: 'Digest realm="bench.test", nonce="bench", algorithm=MD5, qop="auth"',
@@ -299,7 +176,7 @@ async function startTrivialApp(drachtio: Drachtio): Promise<{ close(): void }> {
     });
   });
   srf.on('error', () => undefined);
-  srf.connect({ host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret });
+  srf.connect({ host: '127.0.0.1', port: drachtio.port, secret: drachtio.secret });
   await connected;
   return {
     close() {
@@ -313,8 +190,8 @@ export const sipSuite: BenchSuite = {
   description:
     'the SIP edge (flood check, digest auth, kv bindings, B2BUA to a PBX) vs a trivial drachtio-srf app, both under SIPp',
   async setup(context) {
-    const sipp = process.env.SIPP_BIN ?? findOnPath('sipp');
-    const binary = process.env.DRACHTIO_BIN ?? findOnPath('drachtio');
+    const sipp = process.env.SIPP_BIN ?? findOnPath('sipp', process.env.PATH);
+    const binary = process.env.DRACHTIO_BIN ?? findOnPath('drachtio', process.env.PATH);
     if (sipp === undefined || binary === undefined) {
       context.progress(
         `sip: skipped, nothing measured: ${sipp === undefined ? 'no sipp (PATH or SIPP_BIN)' : 'no drachtio binary (PATH or DRACHTIO_BIN)'}`,
@@ -350,9 +227,9 @@ export const sipSuite: BenchSuite = {
       await sql.close();
       await kv.close();
 
-      const edgeServer = await startDrachtio(binary, 'edge');
+      const edgeServer = await startDrachtio({ kind: 'binary', path: binary }, process.env);
       cleanup.push(() => edgeServer.stop());
-      const baseServer = await startDrachtio(binary, 'baseline');
+      const baseServer = await startDrachtio({ kind: 'binary', path: binary }, process.env);
       cleanup.push(() => baseServer.stop());
       const edgeRelay = await startMd5Relay(edgeServer.sip);
       cleanup.push(() => {
@@ -401,7 +278,7 @@ export const sipSuite: BenchSuite = {
           SWB_KV_NODES: kvNodes.join(','),
           SWB_AMQP_URLS: info.rabbitmq.url,
           SWB_DRACHTIO_HOST: '127.0.0.1',
-          SWB_DRACHTIO_PORT: String(edgeServer.adminPort),
+          SWB_DRACHTIO_PORT: String(edgeServer.port),
           SWB_DRACHTIO_SECRET: edgeServer.secret,
           SWB_AUTH_NONCE_SECRET: 'bench-nonce-secret-0123456789',
           SWB_SIP_DOMAINS: [domain, ...phoneDomains].join(','),

@@ -26,9 +26,9 @@ import {
   startDrachtio,
   startMd5Relay,
   type DrachtioTarget,
-} from './e2e/harness.js';
+} from '../src/testing.js';
 
-const environment = e2eEnvironment();
+const environment = e2eEnvironment(process.env);
 const title = 'the SIP edge with SIPp on a real drachtio-server';
 
 /** A controller that registers the edge and serves one topology listing the PBX nodes. */
@@ -112,7 +112,7 @@ if (environment.skip !== undefined) {
     const cleanup: (() => Promise<void> | void)[] = [];
 
     beforeAll(async () => {
-      drachtio = await startDrachtio(source);
+      drachtio = await startDrachtio(source, process.env);
       cleanup.push(() => drachtio.stop());
       relay = await startMd5Relay(drachtio.sip);
       cleanup.push(() => {

@@ -1,4 +1,5 @@
-// Runs SIPp scenarios against a real drachtio-server: finds (or starts) the server and SIPp, and
+// The `@switchboard/sip-edge/testing` entry: runs SIPp scenarios against a real drachtio-server
+// (the end-to-end suite and the `sip` bench share it): finds (or starts) the server and SIPp, and
 // says why not when either is missing. Nothing here builds or installs drachtio-server; point
 // DRACHTIO_HOST at a running one, or put a `drachtio` binary on PATH (or name it in DRACHTIO_BIN)
 // and the harness starts it on loopback ports with a throwaway config.
@@ -10,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The directory of the SIPp scenarios. */
-export const scenarioDir = fileURLToPath(new URL('.', import.meta.url));
+/** The directory of the SIPp scenarios (`test/e2e/`, from `src/` or `dist/` alike). */
+export const scenarioDir = fileURLToPath(new URL('../test/e2e/', import.meta.url));
 
-export function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+/** An executable named `name` on `path` (a PATH value), or undefined. */
+export function findOnPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, name);
     try {
@@ -46,14 +48,14 @@ export type DrachtioSource =
  * part of the skipped suite's name, so a skip is never mistaken for a pass.
  */
 export function e2eEnvironment(
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
 ): { source: DrachtioSource; sipp: string; skip?: undefined } | { skip: string } {
-  const sipp = env.SIPP_BIN ?? findOnPath('sipp');
+  const sipp = env.SIPP_BIN ?? findOnPath('sipp', env.PATH);
   if (sipp === undefined) return { skip: 'SIPp not found: put sipp on PATH or set SIPP_BIN' };
   if (env.DRACHTIO_HOST !== undefined && env.DRACHTIO_HOST !== '') {
     return { source: { kind: 'external', host: env.DRACHTIO_HOST }, sipp };
   }
-  const binary = env.DRACHTIO_BIN ?? findOnPath('drachtio');
+  const binary = env.DRACHTIO_BIN ?? findOnPath('drachtio', env.PATH);
   if (binary === undefined) {
     return {
       skip: 'no drachtio-server: set DRACHTIO_HOST (and DRACHTIO_PORT, DRACHTIO_SECRET, DRACHTIO_SIP), or put a drachtio binary on PATH or in DRACHTIO_BIN',
@@ -97,7 +99,7 @@ async function waitForTcp(host: string, port: number, timeoutMs: number): Promis
 /** The drachtio-server of this run: the external one, or one started from the binary. */
 export async function startDrachtio(
   source: DrachtioSource,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
 ): Promise<DrachtioTarget> {
   if (source.kind === 'external') {
     return {
