@@ -4,7 +4,6 @@
 // DRACHTIO_BIN) and SIPp (PATH or SIPP_BIN); without them the suite says so and measures nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Srf from 'drachtio-srf';
@@ -22,6 +21,7 @@ import {
   freePort,
   scenarioDir,
   startDrachtio,
+  startFakeController,
   startMd5Relay,
   type DrachtioTarget,
 } from '@switchboard/sip-edge/testing';
@@ -81,52 +81,6 @@ async function sippRate(
     );
   }
   return successful / elapsedS;
-}
-
-/** Just enough of a controller for the edge: a registration and a topology listing one PBX. */
-async function fakeController(pbxAddress: string): Promise<Server> {
-  const server = createHttpServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      const url = request.url ?? '';
-      if (request.method === 'POST') {
-        response.writeHead(201, { 'content-type': 'application/json' }).end('{}');
-      } else if (request.method === 'PUT') {
-        response
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ topologyVersion: 1, drained: false, leaseTtlMs: 60_000 }));
-      } else if (request.method === 'GET' && !url.includes('since=')) {
-        const now = new Date().toISOString();
-        response.writeHead(200, { 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            version: 1,
-            updatedAt: now,
-            leader: null,
-            nodes: [
-              {
-                id: 'bench-pbx',
-                roles: ['pbx'],
-                address: pbxAddress,
-                version: '1',
-                status: 'up',
-                drained: false,
-                registeredAt: now,
-              },
-            ],
-            sql: { primary: null, replicas: [] },
-            kv: { state: 'unknown', groups: [] },
-            bus: { endpoints: [] },
-            search: { endpoints: [] },
-          }),
-        );
-      } else if (request.method === 'DELETE') {
-        response.writeHead(204).end();
-      }
-      // A long poll for a newer topology is held until the server closes.
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
 }
 
 interface TrivialRequest {
@@ -261,13 +215,13 @@ export const sipSuite: BenchSuite = {
       cleanup.push(() => {
         pbx.kill('SIGKILL');
       });
-      const controller = await fakeController(`127.0.0.1:${String(pbxPort)}`);
+      const { server: controller, url: controllerUrl } = await startFakeController(() => [
+        { id: 'bench-pbx', address: `127.0.0.1:${String(pbxPort)}` },
+      ]);
       cleanup.push(() => {
         controller.closeAllConnections();
         controller.close();
       });
-      const address = controller.address();
-      if (address === null || typeof address === 'string') throw new Error('no controller port');
 
       const { config } = loadConfig(sipEdgeConfigSchema, {
         env: {
@@ -285,7 +239,7 @@ export const sipSuite: BenchSuite = {
           // Load from one address is the point here, not an attack.
           SWB_FLOOD_MAX_REQUESTS: '1000000',
           SWB_PBX_PROBE_INTERVAL_MS: '600000',
-          SWB_CONTROLLER_URLS: `http://127.0.0.1:${String(address.port)}`,
+          SWB_CONTROLLER_URLS: controllerUrl,
           SWB_CONTROLLER_JOIN_TOKEN: 'bench',
         },
         requiredWhen: sipEdgeRequiredWhen,

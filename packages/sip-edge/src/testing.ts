@@ -6,10 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Topology } from '@switchboard/runtime';
 
 /** The directory of the SIPp scenarios (`test/e2e/`, from `src/` or `dist/` alike). */
 export const scenarioDir = fileURLToPath(new URL('../test/e2e/', import.meta.url));
@@ -288,4 +290,59 @@ export async function startMd5Relay(target: string): Promise<{ address: string; 
       front.close();
     },
   };
+}
+
+/** A controller that registers the edge and serves one topology listing the PBX nodes. */
+export async function startFakeController(
+  pbxNodes: () => { id: string; address: string }[],
+): Promise<{
+  url: string;
+  server: Server;
+}> {
+  const server = createHttpServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      const url = request.url ?? '';
+      if (request.method === 'POST') {
+        response.writeHead(201, { 'content-type': 'application/json' }).end('{}');
+      } else if (request.method === 'PUT') {
+        response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ topologyVersion: 1, drained: false, leaseTtlMs: 60_000 }));
+      } else if (
+        request.method === 'GET' &&
+        url.startsWith('/v1/topology') &&
+        !url.includes('since=')
+      ) {
+        const topology: Topology = {
+          version: 1,
+          updatedAt: new Date().toISOString(),
+          leader: null,
+          nodes: pbxNodes().map((node) => ({
+            id: node.id,
+            roles: ['pbx'],
+            address: node.address,
+            version: '1',
+            status: 'up',
+            drained: false,
+            registeredAt: new Date().toISOString(),
+          })),
+          sql: { primary: null, replicas: [] },
+          kv: { state: 'unknown', groups: [] },
+          bus: { endpoints: [] },
+          search: { endpoints: [] },
+        };
+        response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(topology));
+      } else if (request.method === 'DELETE') {
+        response.writeHead(204).end();
+      }
+      // A long poll for a newer topology is held until the server closes.
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return { url: `http://127.0.0.1:${String(address.port)}`, server };
 }

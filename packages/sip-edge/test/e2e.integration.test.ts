@@ -1,15 +1,9 @@
 // The SIP edge end to end: SIPp phones and PBXs, a real drachtio-server, the edge daemon, and
 // the sandbox's MariaDB, Redis Cluster and RabbitMQ. Skipped, with the reason in the suite's
-// name, when no drachtio-server or no SIPp is available (see test/e2e/harness.ts).
-import { createServer, type Server } from 'node:http';
+// name, when no drachtio-server or no SIPp is available (see src/testing.ts).
+import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
-import {
-  createLogger,
-  createMetricsRegistry,
-  loadConfig,
-  systemClock,
-  type Topology,
-} from '@switchboard/runtime';
+import { createLogger, createMetricsRegistry, loadConfig, systemClock } from '@switchboard/runtime';
 import { createSqlRouter, createKv, migrate } from '@switchboard/storage';
 import { createTestSchema, uniqueName, type TestSchema } from '@switchboard/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -24,65 +18,13 @@ import {
   freePort,
   runSipp,
   startDrachtio,
+  startFakeController,
   startMd5Relay,
   type DrachtioTarget,
 } from '../src/testing.js';
 
 const environment = e2eEnvironment(process.env);
 const title = 'the SIP edge with SIPp on a real drachtio-server';
-
-/** A controller that registers the edge and serves one topology listing the PBX nodes. */
-async function fakeController(pbxNodes: () => { id: string; address: string }[]): Promise<{
-  url: string;
-  server: Server;
-}> {
-  const server = createServer((request, response) => {
-    request.resume();
-    request.on('end', () => {
-      const url = request.url ?? '';
-      if (request.method === 'POST') {
-        response.writeHead(201, { 'content-type': 'application/json' }).end('{}');
-      } else if (request.method === 'PUT') {
-        response
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ topologyVersion: 1, drained: false, leaseTtlMs: 60_000 }));
-      } else if (
-        request.method === 'GET' &&
-        url.startsWith('/v1/topology') &&
-        !url.includes('since=')
-      ) {
-        const topology: Topology = {
-          version: 1,
-          updatedAt: new Date().toISOString(),
-          leader: null,
-          nodes: pbxNodes().map((node) => ({
-            id: node.id,
-            roles: ['pbx'],
-            address: node.address,
-            version: '1',
-            status: 'up',
-            drained: false,
-            registeredAt: new Date().toISOString(),
-          })),
-          sql: { primary: null, replicas: [] },
-          kv: { state: 'unknown', groups: [] },
-          bus: { endpoints: [] },
-          search: { endpoints: [] },
-        };
-        response
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify(topology));
-      } else if (request.method === 'DELETE') {
-        response.writeHead(204).end();
-      }
-      // A long poll for a newer topology is held until the server closes.
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no address');
-  return { url: `http://127.0.0.1:${String(address.port)}`, server };
-}
 
 if (environment.skip !== undefined) {
   // Reported as a skipped test naming what is missing, never as a pass.
@@ -149,7 +91,7 @@ if (environment.skip !== undefined) {
         await accounts.add({ username, domain, password });
       await sql.close();
 
-      const fake = await fakeController(() => [
+      const fake = await startFakeController(() => [
         // Listed first: the first call tries it, gets nothing, and fails over.
         { id: 'pbx-dead', address: `127.0.0.1:${String(pbxPort.dead)}` },
         { id: 'pbx-live', address: `127.0.0.1:${String(pbxPort.live)}` },
