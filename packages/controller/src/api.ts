@@ -346,10 +346,8 @@ export async function buildControllerApi(options: ControllerApiOptions) {
     },
     async (request) => {
       const { id } = request.params;
-      const node = await store.getNode(id);
+      const [node, lease] = await Promise.all([store.getNode(id), store.getLease(id)]);
       if (node === undefined) throw notFound('node', id);
-      const snapshot = await store.snapshot();
-      const lease = snapshot.nodes.find((n) => n.node.id === id)?.lease;
       return {
         ...nodeView(node, lease),
         ...(lease === undefined ? {} : { lastSeen: new Date(lease.at).toISOString() }),
@@ -361,9 +359,7 @@ export async function buildControllerApi(options: ControllerApiOptions) {
   const setDrained = (drained: boolean) => async (request: { params: { id: string } }) => {
     const record = await store.setDrained(request.params.id, drained);
     cache.remember(record);
-    const snapshot = await store.snapshot();
-    const lease = snapshot.nodes.find((n) => n.node.id === record.id)?.lease;
-    return nodeView(record, lease);
+    return nodeView(record, await store.getLease(record.id));
   };
 
   app.post(

@@ -96,6 +96,11 @@ export class ControllerStore {
     return this.nodes.get(id);
   }
 
+  /** A node's lease, undefined once it expired. */
+  getLease(id: string): Promise<LeaseRecord | undefined> {
+    return this.leases.get(id);
+  }
+
   /**
    * Renews a node's lease. Heartbeats that arrive in the same turn of the event loop are written
    * together, one MULTI of `SET … PX` (every lease shares the namespace's hash slot, so it is one

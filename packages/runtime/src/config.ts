@@ -25,7 +25,7 @@ export type ConfigOf<S extends TSchema> = DeepReadonly<StaticDecode<S>>;
 
 /**
  * A field that is optional in the schema but required while another field has some value
- * (`equals`), or has any value at all (`set`: present, and not an empty string or list, e.g.
+ * (`equals`), or has a value at all (`set`: present, and not an empty string or list, e.g.
  * `controller.joinToken` once `controller.urls` lists a controller).
  */
 export type RequiredWhen =

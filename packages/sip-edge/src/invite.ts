@@ -90,8 +90,8 @@ export interface RoutePolicyConfig {
   /**
    * For each caller domain, the prefixes of the targets its users may call through a PBX (the
    * user part of the target URI: `+1`, `00`, `9`…). `*` applies to domains without an entry of
-   * their own; the prefix `''` allows every target. Default `{ '*': [''] }`: any authenticated
-   * user may call any PBX route, and the PBX's own dial plan decides.
+   * their own; the prefix `''` allows every target. Default `{ '*': [''] }`: every authenticated
+   * user may call every PBX route, and the PBX's own dial plan decides.
    */
   readonly pbxPrefixes?: Readonly<Record<string, readonly string[]>>;
 }
@@ -147,7 +147,7 @@ export function isDialString(user: string): boolean {
 }
 
 /**
- * The default policy: any authenticated user may call a local user; a PBX route (a non-local
+ * The default policy: every authenticated user may call a local user; a PBX route (a non-local
  * target, or a dial string in a local domain that is no account) only when its user part starts
  * with one of the prefixes configured for the caller's domain.
  */
