@@ -16,7 +16,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'bench/test/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'bench/test/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.integration.test.ts', '**/node_modules/**'],
           sequence: { groupOrder: 0 },
         },
@@ -30,6 +30,7 @@ export default defineConfig({
           include: [
             'packages/*/test/**/*.integration.test.ts',
             'bench/test/**/*.integration.test.ts',
+            'test/**/*.integration.test.ts',
           ],
           exclude: ['**/test/faults/**', '**/node_modules/**'],
           globalSetup: sandboxSetup,
@@ -44,7 +45,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'faults',
-          include: ['packages/*/test/faults/**/*.integration.test.ts'],
+          include: ['packages/*/test/faults/**/*.integration.test.ts', 'test/faults/**/*.integration.test.ts'],
           globalSetup: sandboxSetup,
           fileParallelism: false,
           testTimeout: 90_000,
