@@ -45,7 +45,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'faults',
-          include: ['packages/*/test/faults/**/*.integration.test.ts', 'test/faults/**/*.integration.test.ts'],
+          include: [
+            'packages/*/test/faults/**/*.integration.test.ts',
+            'test/faults/**/*.integration.test.ts',
+          ],
           globalSetup: sandboxSetup,
           fileParallelism: false,
           testTimeout: 90_000,
