@@ -6,6 +6,7 @@ import {
   kvConfigSchema,
   sqlConfigSchema,
   type ConfigOf,
+  type ConfigReferenceSection,
 } from '@switchboard/runtime';
 
 export const controllerOpsPort = 9400;
@@ -87,3 +88,11 @@ export const controllerConfigSchema = Type.Object({
 });
 
 export type ControllerConfig = ConfigOf<typeof controllerConfigSchema>;
+
+/** The controller's part of the configuration reference (`npm run docs`). */
+export const controllerConfigReference: ConfigReferenceSection = {
+  name: 'controller',
+  summary:
+    'The infrastructure controller keeps the registry of nodes and their leases, probes the servers and publishes the topology (several controllers run, one leads), and serves the management API and dashboard.',
+  schema: controllerConfigSchema,
+};

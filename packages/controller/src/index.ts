@@ -2,6 +2,7 @@ export { buildControllerApi, type ControllerApi, type ControllerApiOptions } fro
 export { TokenCheck, type Access, type Principal } from './auth.js';
 export {
   controllerApiPort,
+  controllerConfigReference,
   controllerConfigSchema,
   controllerOpsPort,
   type ControllerConfig,

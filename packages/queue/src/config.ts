@@ -6,6 +6,7 @@ import {
   daemonConfigProperties,
   redisConfigSchema,
   type ConfigOf,
+  type ConfigReferenceSection,
   type RequiredWhen,
 } from '@switchboard/runtime';
 import { defaultTaskQueue } from './catalogue/jobs.js';
@@ -67,3 +68,12 @@ export const queueConfigSchema = Type.Object({
 export const queueRequiredWhen: readonly RequiredWhen[] = [...controllerRequiredWhen];
 
 export type QueueConfig = ConfigOf<typeof queueConfigSchema>;
+
+/** The queue daemon's part of the configuration reference (`npm run docs`). */
+export const queueConfigReference: ConfigReferenceSection = {
+  name: 'queue',
+  summary:
+    "The queue daemon carries events over RabbitMQ and bridges them to BullMQ jobs for the worker, publishing the jobs' outcomes back as events.",
+  schema: queueConfigSchema,
+  requiredWhen: queueRequiredWhen,
+};

@@ -1,4 +1,10 @@
-export { queueConfigSchema, queueOpsPort, queueRequiredWhen, type QueueConfig } from './config.js';
+export {
+  queueConfigReference,
+  queueConfigSchema,
+  queueOpsPort,
+  queueRequiredWhen,
+  type QueueConfig,
+} from './config.js';
 export { createQueueDaemon } from './daemon.js';
 export { createBus } from './bus.js';
 export {

@@ -84,7 +84,10 @@ export interface ConfigFieldDescription {
   readonly description?: string;
   readonly secret: boolean;
   readonly required: boolean;
-  /** For a conditionally required field, the condition, e.g. `blob.driver = "posix"`. */
+  /**
+   * For a conditionally required field, the condition, e.g. `blob.driver = "posix"`; several
+   * rules for one field are joined with ` or `.
+   */
   readonly requiredWhen?: string;
 }
 
@@ -710,15 +713,21 @@ export function describeConfig(
     const notes = annotations(field.schema);
     const computed = notes['x-default'];
     const fallback = notes.default;
-    const shownDefault =
-      typeof computed === 'string'
-        ? computed
-        : fallback === undefined
-          ? undefined
-          : field.secret
-            ? '[redacted]'
-            : JSON.stringify(fallback);
-    const rule = options.requiredWhen?.find((r) => r.path === field.path);
+    const hasDefault = typeof computed === 'string' || fallback !== undefined;
+    // A secret's default is hidden whichever way it is written, even as a note for the docs.
+    const shownDefault = !hasDefault
+      ? undefined
+      : field.secret
+        ? '[redacted]'
+        : typeof computed === 'string'
+          ? computed
+          : JSON.stringify(fallback);
+    // Several rules for one field are alternatives: each one alone makes it required.
+    const conditions = (options.requiredWhen ?? [])
+      .filter((rule) => rule.path === field.path)
+      .map((rule) =>
+        'equals' in rule ? `${rule.when} = ${JSON.stringify(rule.equals)}` : `${rule.when} is set`,
+      );
     return {
       path: field.path,
       env: field.env,
@@ -727,14 +736,7 @@ export function describeConfig(
       ...(typeof notes.description === 'string' ? { description: notes.description } : {}),
       secret: field.secret,
       required: !field.optional && shownDefault === undefined,
-      ...(rule === undefined
-        ? {}
-        : {
-            requiredWhen:
-              'equals' in rule
-                ? `${rule.when} = ${JSON.stringify(rule.equals)}`
-                : `${rule.when} is set`,
-          }),
+      ...(conditions.length === 0 ? {} : { requiredWhen: conditions.join(' or ') }),
     };
   });
 }

@@ -56,6 +56,12 @@ export {
   type RequiredWhen,
 } from './config.js';
 export {
+  configReferenceMarkers,
+  renderConfigReference,
+  replaceConfigReference,
+  type ConfigReferenceSection,
+} from './config-reference.js';
+export {
   amqpCheck,
   amqpConfigSchema,
   controllerClientConfigSchema,

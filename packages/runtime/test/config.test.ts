@@ -330,4 +330,28 @@ describe('describeConfig', () => {
     const rows = describeConfig(Type.Object({ token: SecretString({ default: 'cymru' }) }));
     expect(rows[0]?.default).toBe('[redacted]');
   });
+
+  it("redacts a secret's documented default too", () => {
+    const rows = describeConfig(
+      Type.Object({ token: SecretString({ 'x-default': 'derived from the host key' }) }),
+    );
+    expect(rows[0]).toMatchObject({ default: '[redacted]', required: false });
+  });
+
+  it('joins several rules for one field with "or", since each alone makes it required', () => {
+    const rows = describeConfig(
+      Type.Object({
+        mode: Type.String({ default: 'a' }),
+        peers: Type.Array(Type.String(), { default: [] }),
+        key: Type.Optional(Type.String()),
+      }),
+      {
+        requiredWhen: [
+          { path: 'key', when: 'mode', equals: 'b' },
+          { path: 'key', when: 'peers', set: true },
+        ],
+      },
+    );
+    expect(rows.find((row) => row.path === 'key')?.requiredWhen).toBe('mode = "b" or peers is set');
+  });
 });

@@ -8,6 +8,7 @@ import {
   kvConfigSchema,
   sqlConfigSchema,
   type ConfigOf,
+  type ConfigReferenceSection,
   type RequiredWhen,
 } from '@switchboard/runtime';
 
@@ -87,7 +88,11 @@ export const sipEdgeConfigSchema = Type.Object({
       default: 5,
       description: 'Failed authentications within failedAuthWindowMs that ban a source',
     }),
-    failedAuthWindowMs: Type.Integer({ minimum: 1000, default: 60_000, description: 'ms' }),
+    failedAuthWindowMs: Type.Integer({
+      minimum: 1000,
+      default: 60_000,
+      description: 'Window in which failed authentications are counted toward a ban, ms',
+    }),
     banMs: Type.Integer({
       minimum: 1000,
       default: 300_000,
@@ -100,7 +105,11 @@ export const sipEdgeConfigSchema = Type.Object({
       default: 5000,
       description: 'Between OPTIONS probe rounds of the PBX nodes, ms',
     }),
-    probeTimeoutMs: Type.Integer({ minimum: 100, default: 2000, description: 'ms' }),
+    probeTimeoutMs: Type.Integer({
+      minimum: 100,
+      default: 2000,
+      description: 'How long a PBX node has to answer an OPTIONS probe, ms',
+    }),
     failuresToDown: Type.Integer({
       minimum: 1,
       default: 2,
@@ -134,3 +143,12 @@ export const sipEdgeRequiredWhen: readonly RequiredWhen[] = [
 ];
 
 export type SipEdgeConfig = ConfigOf<typeof sipEdgeConfigSchema>;
+
+/** The SIP edge's part of the configuration reference (`npm run docs`). */
+export const sipEdgeConfigReference: ConfigReferenceSection = {
+  name: 'sip-edge',
+  summary:
+    'The SIP edge is a drachtio-srf application behind a drachtio-server: it registers phones with digest authentication, routes calls to registered phones or PBX nodes, and limits floods.',
+  schema: sipEdgeConfigSchema,
+  requiredWhen: sipEdgeRequiredWhen,
+};

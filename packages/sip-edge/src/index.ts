@@ -1,4 +1,5 @@
 export {
+  sipEdgeConfigReference,
   sipEdgeConfigSchema,
   sipEdgeOpsPort,
   sipEdgeRequiredWhen,

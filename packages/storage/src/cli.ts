@@ -1,19 +1,11 @@
 #!/usr/bin/env node
 // `switchboard-migrate` (`npm run migrate`): applies the schema migrations to the SQL primary
 // named by SWB_SQL_PRIMARY (or --sql.primary=…), in order, idempotently, under a lock.
-import {
-  ConfigError,
-  Type,
-  exitConfigError,
-  loadConfig,
-  redactUri,
-  sqlConfigSchema,
-} from '@switchboard/runtime';
+import { ConfigError, exitConfigError, loadConfig, redactUri } from '@switchboard/runtime';
+import { migrateConfigSchema } from './sql/migrate-config.js';
 import { migrate } from './sql/migrations.js';
 import { createSqlRouter } from './sql/router.js';
 import { storageMigrations } from './sql/storage-migrations.js';
-
-const schema = Type.Object({ sql: sqlConfigSchema() });
 
 const args = process.argv.slice(2);
 const command = args[0]?.startsWith('--') === false ? args.shift() : 'migrate';
@@ -26,7 +18,7 @@ if (command !== 'migrate') {
 
 let config;
 try {
-  ({ config } = loadConfig(schema, { env: process.env, argvOverrides: args }));
+  ({ config } = loadConfig(migrateConfigSchema, { env: process.env, argvOverrides: args }));
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(error.message);

@@ -41,6 +41,7 @@ export {
   type SqlMigration,
   type SqlMigrationSet,
 } from './sql/migrations.js';
+export { migrateConfigReference, migrateConfigSchema } from './sql/migrate-config.js';
 export { storageMigrations } from './sql/storage-migrations.js';
 export {
   followControllerTopology,

@@ -9,6 +9,7 @@ import {
   redisConfigSchema,
   sqlConfigSchema,
   type ConfigOf,
+  type ConfigReferenceSection,
   type RequiredWhen,
 } from '@switchboard/runtime';
 
@@ -36,10 +37,16 @@ export const workerConfigSchema = Type.Object({
           description: 'S3-compatible endpoint, e.g. https://s3.eu-west-1.amazonaws.com',
         }),
       ),
-      region: Type.Optional(Type.String({ minLength: 1 })),
-      bucket: Type.Optional(Type.String({ minLength: 1 })),
-      accessKeyId: Type.Optional(Type.String({ minLength: 1 })),
-      secretAccessKey: Type.Optional(SecretString({ minLength: 1 })),
+      region: Type.Optional(
+        Type.String({ minLength: 1, description: 'S3 region, e.g. eu-west-1' }),
+      ),
+      bucket: Type.Optional(
+        Type.String({ minLength: 1, description: 'Bucket the blobs are stored in' }),
+      ),
+      accessKeyId: Type.Optional(Type.String({ minLength: 1, description: 'S3 access key id' })),
+      secretAccessKey: Type.Optional(
+        SecretString({ minLength: 1, description: 'S3 secret access key' }),
+      ),
       forcePathStyle: Type.Boolean({
         default: false,
         description: 'Path-style bucket addressing (most S3-compatible servers need it)',
@@ -151,3 +158,12 @@ export const workerRequiredWhen: readonly RequiredWhen[] = [
 ];
 
 export type WorkerConfig = ConfigOf<typeof workerConfigSchema>;
+
+/** The worker's part of the configuration reference (`npm run docs`). */
+export const workerConfigReference: ConfigReferenceSection = {
+  name: 'worker',
+  summary:
+    "The worker runs the platform's background tasks from a BullMQ queue on Redis: it indexes call detail records, ingests recordings and voicemail from the spool into blob storage, purges what is past its retention and rebuilds the search index.",
+  schema: workerConfigSchema,
+  requiredWhen: workerRequiredWhen,
+};

@@ -1,6 +1,7 @@
 // The public surface of @switchboard/worker: every export is named here.
 export { defaultBackoff, retryDelay, taskBackoffType, type BackoffOptions } from './backoff.js';
 export {
+  workerConfigReference,
   workerConfigSchema,
   workerOpsPort,
   workerRequiredWhen,
