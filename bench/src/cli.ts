@@ -1,4 +1,8 @@
-// `npm run bench -- [suite …] [--json] [--rounds N] [--warmup N] [--sample-ms N] [--case NAME …] [--list]`
+// `npm run bench -- [suite …] [--json] [--rounds N] [--warmup N] [--sample-ms N] [--case NAME …]
+//  [--report DIR | --no-report] [--print-table DIR] [--list]`
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { up, type SandboxInfo } from '@switchboard/sandbox';
 import {
@@ -10,7 +14,17 @@ import {
   type ResultDetail,
   type SampleEvent,
 } from './harness.js';
+import { machineInfo } from './machine.js';
+import {
+  ratiosFromJson,
+  readmeTable,
+  renderReport,
+  type ReportFiles,
+  type SuiteFailure,
+} from './report.js';
 import { suites } from './suites/index.js';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 const usage = `usage: npm run bench -- [suite …] [options]
 
@@ -23,7 +37,16 @@ options:
   --warmup N       unmeasured rounds first (default 1)
   --sample-ms N    rough length of one sample in ms (default 2000)
   --case NAME      only this case (repeatable)
+  --report DIR     write the report (report.md, report.svg, results.json) to DIR
+                   (default bench-results/<start time>/, copied to bench-results/latest/)
+  --no-report      write no report
+  --print-table DIR
+                   print the ratios of DIR/results.json as a Markdown table for the README, and exit
   --list           list the suites and exit`;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function fail(message: string): never {
   console.error(`bench: ${message}\n\n${usage}`);
@@ -47,12 +70,15 @@ const { values, positionals } = (() => {
         warmup: { type: 'string' },
         'sample-ms': { type: 'string' },
         case: { type: 'string', multiple: true },
+        report: { type: 'string' },
+        'no-report': { type: 'boolean', default: false },
+        'print-table': { type: 'string' },
         list: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(errorMessage(error));
   }
 })();
 
@@ -64,6 +90,17 @@ if (values.list) {
   for (const suite of suites) console.log(`${suite.name.padEnd(12)} ${suite.description}`);
   process.exit(0);
 }
+if (values['print-table'] !== undefined) {
+  const file = join(values['print-table'], 'results.json');
+  try {
+    console.log(readmeTable(ratiosFromJson(await readFile(file, 'utf8'))));
+  } catch (error) {
+    console.error(`bench: cannot print a table from ${file}: ${errorMessage(error)}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+if (values.report !== undefined && values['no-report']) fail('--report and --no-report conflict');
 
 const unknown = positionals.filter((name) => !suites.some((s) => s.name === name));
 if (unknown.length > 0) fail(`unknown suite: ${unknown.join(', ')}`);
@@ -82,11 +119,9 @@ const progress = (line: string): void => {
 const endProgress = (): void => {
   if (tty) process.stderr.write('\r\x1b[2K');
 };
-const onSample = (event: SampleEvent): void => {
+const sampleLine = (event: SampleEvent): string => {
   const phase = event.warmup ? 'warm-up' : 'round';
-  progress(
-    `[${event.suite}] ${event.case} · ${event.side} · ${phase} ${event.round}/${event.rounds} · ${formatValue(event.value)}`,
-  );
+  return `${event.case} · ${event.side} · ${phase} ${event.round}/${event.rounds} · ${formatValue(event.value)}`;
 };
 
 let sandboxInfo: Promise<SandboxInfo> | undefined;
@@ -105,17 +140,25 @@ const context: BenchContext = {
     })),
 };
 
+const startedAt = new Date();
 const all: ResultDetail[] = [];
-let failed = false;
-for (const suite of chosen) {
-  progress(`[${suite.name}] setting up`);
+const failures: SuiteFailure[] = [];
+for (const [index, suite] of chosen.entries()) {
+  // Which suite of how many, on every line, so the whole run's progress shows.
+  const label = `[${index + 1}/${chosen.length} ${suite.name}]`;
+  const suiteProgress = (line: string): void => {
+    progress(`${label} ${line}`);
+  };
+  suiteProgress('setting up');
   try {
-    const prepared = await suite.setup(context);
+    const prepared = await suite.setup({ ...context, progress: suiteProgress });
     try {
       const results = await runCases(suite.name, prepared, {
         rounds,
         warmupRounds,
-        onSample,
+        onSample: (event) => {
+          suiteProgress(sampleLine(event));
+        },
         ...(values.case === undefined ? {} : { cases: values.case }),
       });
       all.push(...results);
@@ -126,7 +169,7 @@ for (const suite of chosen) {
     }
   } catch (error) {
     endProgress();
-    failed = true;
+    failures.push({ suite: suite.name, message: errorMessage(error) });
     console.error(`bench: suite ${suite.name} failed:`, error);
   }
 }
@@ -137,4 +180,37 @@ if (!values.json && all.length > 0) {
     `\n${rounds} rounds (+${warmupRounds} warm-up) of ~${sampleMs} ms per side; medians.`,
   );
 }
-process.exitCode = failed ? 1 : 0;
+process.exitCode = failures.length > 0 ? 1 : 0;
+
+if (!values['no-report']) {
+  const files = renderReport({
+    run: {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      rounds,
+      warmupRounds,
+      sampleMs,
+      suites: chosen.map((s) => s.name),
+      cases: values.case,
+      failures,
+    },
+    machine: await machineInfo(repoRoot),
+    results: all,
+  });
+  // A run of its own by default, and the same files again as the latest, for humans to find.
+  const resultsRoot = join(repoRoot, 'bench-results');
+  const dir = values.report ?? join(resultsRoot, startedAt.toISOString().replaceAll(':', '-'));
+  const copies = values.report === undefined ? [join(resultsRoot, 'latest')] : [];
+  try {
+    for (const target of [dir, ...copies]) await writeFiles(target, files);
+    console.error(`bench: report in ${join(dir, 'report.md')}`);
+  } catch (error) {
+    console.error(`bench: cannot write the report: ${errorMessage(error)}`);
+    process.exitCode = 1;
+  }
+}
+
+async function writeFiles(dir: string, files: ReportFiles): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
+}

@@ -191,6 +191,14 @@ function round(value: number): number {
   return Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100;
 }
 
+export type GoalStatus = 'met' | 'missed' | 'no goal';
+
+/** Whether a result reached the ratio its baseline asks for. */
+export function goalStatus(result: Pick<ResultDetail, 'ratio' | 'goal'>): GoalStatus {
+  if (result.goal === undefined) return 'no goal';
+  return result.ratio >= result.goal ? 'met' : 'missed';
+}
+
 export function formatValue(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   if (Math.abs(value) >= 100) return Math.round(value).toLocaleString('en-US');
@@ -217,7 +225,7 @@ export function formatTable(results: readonly ResultDetail[]): string {
     r.baseline,
     formatValue(r.baselineValue),
     `${r.ratio.toFixed(2)}×`,
-    r.goal === undefined ? '' : `${r.ratio >= r.goal ? 'met' : 'missed'} (≥ ${r.goal}×)`,
+    r.goal === undefined ? '' : `${goalStatus(r)} (≥ ${r.goal}×)`,
   ]);
   const widths = header.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)),
