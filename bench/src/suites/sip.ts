@@ -28,13 +28,18 @@ import {
 import { createKv, createSqlRouter, migrate } from '@switchboard/storage';
 import { Better, type BenchSuite } from '../harness.js';
 
-/** Runs SIPp for `calls` calls; resolves with the successful calls per second. */
+/**
+ * Runs SIPp for `calls` calls; resolves with the successful calls per second. SIPp exits 1 when
+ * a call failed: that fails the sample unless the failures stay within `tolerated` (a share of
+ * the calls), which a full call over UDP gets for the odd message lost under overload.
+ */
 async function sippRate(
   sipp: string,
   target: string,
   scenario: string,
   calls: number,
   args: readonly string[],
+  tolerated = 0,
 ): Promise<number> {
   const began = performance.now();
   const child = spawn(
@@ -75,7 +80,8 @@ async function sippRate(
   const successful = Number(
     [...stdout.matchAll(/Successful call\s+\|\s+\d+\s+\|\s+(\d+)/g)].at(-1)?.[1] ?? 0,
   );
-  if (code !== 0) {
+  const withinTolerance = code === 1 && calls - successful <= Math.floor(calls * tolerated);
+  if (code !== 0 && !withinTolerance) {
     throw new Error(
       `sipp ${scenario} exited ${String(code)}: ${String(successful)}/${String(calls)} calls succeeded\n${stderr.split('\n').slice(-14, -6).join('\n')}`,
     );
@@ -272,6 +278,9 @@ export const sipSuite: BenchSuite = {
       const registers = Math.max(200, Math.round(context.sampleMs * 1.5));
       const callCount = Math.max(100, Math.round(context.sampleMs * 0.4));
       const auth = ['-au', 'alice', '-ap', password];
+      // register-auth allows no failure; a full call may lose 1 in 200 (either side), which
+      // the rate already leaves out (it counts successful calls only).
+      const callLoss = 0.005;
       // register.xml with the AOR's domain taken from an injection file, one phone per call.
       const work = mkdtempSync(join(tmpdir(), 'swb-bench-sip-'));
       cleanup.push(() => {
@@ -329,12 +338,14 @@ export const sipSuite: BenchSuite = {
             name: 'call-routed',
             unit: 'calls/s',
             better: Better.Higher,
-            sample: () => sippRate(sipp, edgeRelay.address, 'caller.xml', callCount, callArgs),
+            sample: () =>
+              sippRate(sipp, edgeRelay.address, 'caller.xml', callCount, callArgs, callLoss),
             baselines: [
               {
                 name: 'trivial-app',
                 goal: 0.5,
-                sample: () => sippRate(sipp, baseRelay.address, 'caller.xml', callCount, callArgs),
+                sample: () =>
+                  sippRate(sipp, baseRelay.address, 'caller.xml', callCount, callArgs, callLoss),
               },
             ],
           },
