@@ -193,9 +193,11 @@ export const sipSuite: BenchSuite = {
       await sql.close();
       await kv.close();
 
-      const edgeServer = await startDrachtio({ kind: 'binary', path: binary }, process.env);
+      // Both servers log at notice: a line per SIP message would load them as much as the apps.
+      const drachtioEnv = { DRACHTIO_LOG_LEVEL: 'notice', ...process.env };
+      const edgeServer = await startDrachtio({ kind: 'binary', path: binary }, drachtioEnv);
       cleanup.push(() => edgeServer.stop());
-      const baseServer = await startDrachtio({ kind: 'binary', path: binary }, process.env);
+      const baseServer = await startDrachtio({ kind: 'binary', path: binary }, drachtioEnv);
       cleanup.push(() => baseServer.stop());
       const edgeRelay = await startMd5Relay(edgeServer.sip);
       cleanup.push(() => {
