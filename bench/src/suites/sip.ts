@@ -19,6 +19,7 @@ import {
 import {
   findOnPath,
   freePort,
+  runSipp,
   scenarioDir,
   startDrachtio,
   startFakeController,
@@ -41,42 +42,15 @@ async function sippRate(
   args: readonly string[],
   tolerated = 0,
 ): Promise<number> {
-  const began = performance.now();
-  const child = spawn(
-    sipp,
-    [
-      target,
-      '-sf',
-      scenario.includes('/') ? scenario : join(scenarioDir, scenario),
-      '-m',
-      String(calls),
-      '-r',
-      '5000',
-      '-l',
-      '50',
-      '-i',
-      '127.0.0.1',
-      '-nostdin',
-      '-recv_timeout',
-      '5000',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
+  const { code, stdout, stderr, elapsedMs } = await runSipp(sipp, {
+    target,
+    scenario,
+    calls,
+    rate: 5000,
+    limit: 50,
+    timeoutSeconds: 120,
+    extra: ['-recv_timeout', '5000', ...args],
   });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const code = await new Promise<number | null>((resolve) => {
-    child.once('exit', resolve);
-  });
-  clearTimeout(killer);
-  const elapsedS = (performance.now() - began) / 1000;
   const successful = Number(
     [...stdout.matchAll(/Successful call\s+\|\s+\d+\s+\|\s+(\d+)/g)].at(-1)?.[1] ?? 0,
   );
@@ -92,7 +66,7 @@ async function sippRate(
       `sipp ${scenario} against ${target} exited ${String(code)}: ${String(successful)}/${String(calls)} calls succeeded\n${stderr.split('\n').slice(-14, -6).join('\n')}`,
     );
   }
-  return successful / elapsedS;
+  return successful / (elapsedMs / 1000);
 }
 
 interface TrivialRequest {

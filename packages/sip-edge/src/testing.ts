@@ -9,7 +9,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Topology } from '@switchboard/runtime';
 
@@ -173,6 +173,7 @@ export interface SippResult {
 }
 
 export interface SippOptions {
+  /** A file of `scenarioDir` by name, or an absolute path. */
   readonly scenario: string;
   /** `host:port` to send to; omitted for a UAS that only listens. */
   readonly target?: string;
@@ -202,7 +203,7 @@ export function runSipp(
   const args = [
     ...(options.target === undefined ? [] : [options.target]),
     '-sf',
-    join(scenarioDir, options.scenario),
+    isAbsolute(options.scenario) ? options.scenario : join(scenarioDir, options.scenario),
     '-m',
     String(options.calls ?? 1),
     '-i',
@@ -212,7 +213,7 @@ export function runSipp(
     '-nostdin',
     '-trace_err',
     '-error_file',
-    join(tmpdir(), `sipp-${options.scenario}-${String(process.pid)}.err`),
+    join(tmpdir(), `sipp-${basename(options.scenario)}-${String(process.pid)}.err`),
     ...(options.localPort === undefined ? [] : ['-p', String(options.localPort)]),
     ...(options.rate === undefined ? [] : ['-r', String(options.rate)]),
     ...(options.limit === undefined ? [] : ['-l', String(options.limit)]),

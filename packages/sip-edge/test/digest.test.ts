@@ -23,6 +23,14 @@ const domain = 'example.com';
 const password = 'correct horse';
 const secret = Buffer.from('a test secret of enough bytes');
 
+/** alice's answer to `challenge` for the domain's own URI; `overrides` changes a part of it. */
+function asAlice(
+  challenge: string,
+  overrides: Partial<Parameters<typeof authorize>[0]> = {},
+): string {
+  return authorize({ challenge, username: 'alice', password, uri: `sip:${domain}`, ...overrides });
+}
+
 function setup(enabled = true) {
   const clock = manualClock();
   const failures: string[] = [];
@@ -138,8 +146,7 @@ describe('the authenticator', () => {
   it('accepts nonce-counts out of order (UDP reorders) but never the same one twice', async () => {
     const s = setup();
     const challenge = await s.challenge();
-    const withCount = (nc: number) =>
-      authorize({ challenge, username: 'alice', password, uri: `sip:${domain}`, nc });
+    const withCount = (nc: number) => asAlice(challenge, { nc });
     expect((await s.attempt(withCount(3))).user).toBeDefined();
     expect((await s.attempt(withCount(2))).user).toBeDefined();
     expect((await s.attempt(withCount(3))).sent[0]?.status).toBe(401);
@@ -150,26 +157,14 @@ describe('the authenticator', () => {
   it('refuses a reused nonce-count (replay) and accepts a higher one', async () => {
     const s = setup();
     const challenge = await s.challenge();
-    const first = authorize({
-      challenge,
-      username: 'alice',
-      password,
-      uri: `sip:${domain}`,
-      nc: 1,
-    });
+    const first = asAlice(challenge, { nc: 1 });
     expect((await s.attempt(first)).user).toBeDefined();
     const replay = await s.attempt(first);
     expect(replay.user).toBeUndefined();
     expect(replay.sent[0]?.status).toBe(401);
-    const lower = authorize({
-      challenge,
-      username: 'alice',
-      password,
-      uri: `sip:${domain}`,
-      nc: 1,
-    });
+    const lower = asAlice(challenge, { nc: 1 });
     expect((await s.attempt(lower)).sent[0]?.status).toBe(401);
-    const next = authorize({ challenge, username: 'alice', password, uri: `sip:${domain}`, nc: 2 });
+    const next = asAlice(challenge, { nc: 2 });
     expect((await s.attempt(next)).user).toBeDefined();
     expect(s.failures).toEqual([]);
   });
@@ -192,26 +187,14 @@ describe('the authenticator', () => {
     const challenge =
       first.sent[0]?.all('Proxy-Authenticate').find((v) => v.includes('algorithm=SHA-256')) ?? '';
     expect(challenge).toContain('Digest realm="example.com"');
-    const answer = authorize({
-      challenge,
-      username: 'alice',
-      password,
-      uri: `sip:${domain}`,
-      nc: 1,
-    });
+    const answer = asAlice(challenge, { nc: 1 });
     expect((await asProxy(answer)).user).toEqual({ username: 'alice', domain });
     // As a proxy, credentials in Authorization (not Proxy-Authorization) do not count.
     const exWww = exchange(
       registerText({
         user: 'alice',
         domain,
-        authorization: authorize({
-          challenge,
-          username: 'alice',
-          password,
-          uri: `sip:${domain}`,
-          nc: 3,
-        }),
+        authorization: asAlice(challenge, { nc: 3 }),
       }),
     );
     expect(await s.authenticator.authenticate(exWww.req, exWww.res, 'proxy')).toBeUndefined();
@@ -222,12 +205,7 @@ describe('the authenticator', () => {
     const s = setup();
     const challenge = await s.challenge();
     s.clock.advance(31_000);
-    const authorization = authorize({
-      challenge,
-      username: 'alice',
-      password,
-      uri: `sip:${domain}`,
-    });
+    const authorization = asAlice(challenge);
     const { user, sent } = await s.attempt(authorization);
     expect(user).toBeUndefined();
     expect(sent[0]?.status).toBe(401);
@@ -241,12 +219,7 @@ describe('the authenticator', () => {
     const s = setup();
     const challenge = await s.challenge();
     s.clock.advance(31_000);
-    const authorization = authorize({
-      challenge,
-      username: 'alice',
-      password: 'nope nope',
-      uri: `sip:${domain}`,
-    });
+    const authorization = asAlice(challenge, { password: 'nope nope' });
     const { sent } = await s.attempt(authorization);
     expect(challengeParams(sent[0]?.all('WWW-Authenticate')[0] ?? '').stale).toBeUndefined();
     expect(s.failures).toEqual(['192.0.2.10']);
@@ -269,20 +242,9 @@ describe('the authenticator', () => {
   it('answers 403 to a disabled account only once the password is right', async () => {
     const s = setup(false);
     const challenge = await s.challenge();
-    const wrong = authorize({
-      challenge,
-      username: 'alice',
-      password: 'nope nope',
-      uri: `sip:${domain}`,
-    });
+    const wrong = asAlice(challenge, { password: 'nope nope' });
     expect((await s.attempt(wrong)).sent[0]?.status).toBe(401);
-    const right = authorize({
-      challenge,
-      username: 'alice',
-      password,
-      uri: `sip:${domain}`,
-      nc: 2,
-    });
+    const right = asAlice(challenge, { nc: 2 });
     expect((await s.attempt(right)).sent[0]?.status).toBe(403);
   });
 
