@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { openSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBus, type Bus, type Cdr } from '@switchboard/queue';
 import type { Topology } from '@switchboard/runtime';
 import { down, killReplica, readSandboxInfo, type SandboxInfo } from '@switchboard/sandbox';
+import { waitFor as waitUntil } from '@switchboard/sandbox/testing';
 import { createBlobStore, createSqlRouter, type SqlRouter } from '@switchboard/storage';
 import type { RowDataPacket } from 'mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,9 +32,12 @@ const NEEDED = ['controller-1', 'controller-2', 'queue', 'worker'];
 type Rows<T> = (T & RowDataPacket)[];
 
 interface Platform {
+  /** A temporary folder holding the sandbox's (`root`) and the launcher's log. */
+  readonly home: string;
   readonly root: string;
   readonly child: ChildProcess;
-  readonly output: () => string;
+  /** What the launcher printed (stdout and stderr), in this file. */
+  readonly logFile: string;
   readonly exited: Promise<number | null>;
 }
 
@@ -44,7 +49,13 @@ let adminToken: string;
 
 /** `npm start`'s own command, with the sandbox moved to a port range and folder of its own. */
 async function startPlatform(): Promise<Platform> {
-  const root = await mkdtemp(join(tmpdir(), 'swb-e2e-'));
+  const home = await mkdtemp(join(tmpdir(), 'swb-e2e-'));
+  // mkdtemp makes it 0700; RabbitMQ runs as its own user and must traverse it.
+  await chmod(home, 0o755);
+  // The sandbox refuses a folder it did not make that is not empty: the log stays beside it.
+  const root = join(home, 'sandbox');
+  const logFile = join(home, 'npm-start.log');
+  const log = openSync(logFile, 'a');
   const child = spawn(process.execPath, [launcher, 'start', '--down'], {
     cwd: repoRoot,
     env: {
@@ -52,44 +63,35 @@ async function startPlatform(): Promise<Platform> {
       SWB_SANDBOX_PORT_BASE: String(PORT_BASE),
       SWB_SANDBOX_DIR: root,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', log, log],
   });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return { root, child, output: () => output, exited };
+  return { home, root, child, logFile, exited };
+}
+
+function output(): string {
+  return platform === undefined ? '' : readFileSync(platform.logFile, 'utf8');
 }
 
 function report(line: string): void {
   process.stdout.write(`[platform] ${line}\n`);
 }
 
-/** Ends a `waitFor` at once instead of being retried. */
-class Unrecoverable extends Error {}
-
-async function waitFor<T>(
+/**
+ * Polls `probe` (a throw counts as "not yet") with the sandbox's own wait; a timeout's error
+ * ends with the launcher's last lines.
+ */
+function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
-  everyMs = 100,
+  intervalMs = 100,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      if (error instanceof Unrecoverable) throw error;
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-  const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${why}\n--- npm start said ---\n${platform?.output() ?? ''}`,
-  );
+  return waitUntil(what, async () => probe(), {
+    timeoutMs,
+    intervalMs,
+    ...(platform === undefined ? {} : { logFile: platform.logFile }),
+  });
 }
 
 async function topology(): Promise<Topology> {
@@ -118,17 +120,23 @@ async function workerSqlPool(): Promise<Map<string, boolean>> {
 beforeAll(async () => {
   platform = await startPlatform();
   const started = platform;
-  await waitFor(
+  await waitUntil(
     `npm start to report ${NEEDED.join(', ')} ready`,
     () => {
-      if (started.child.exitCode !== null) {
-        throw new Unrecoverable(`npm start exited with ${started.child.exitCode}`);
-      }
-      const output = started.output();
-      return NEEDED.every((name) => output.includes(`${name}: ready`)) ? true : undefined;
+      const printed = output();
+      return Promise.resolve(
+        NEEDED.every((name) => printed.includes(`${name}: ready`)) ? true : undefined,
+      );
     },
-    150_000,
-    200,
+    {
+      timeoutMs: 150_000,
+      intervalMs: 200,
+      logFile: started.logFile,
+      failFast: () =>
+        started.child.exitCode === null
+          ? undefined
+          : `npm start exited with ${String(started.child.exitCode)}`,
+    },
   );
   const read = await readSandboxInfo({ root: started.root });
   if (read === undefined) throw new Error(`no sandbox.json under ${started.root}`);
@@ -164,8 +172,9 @@ afterAll(async () => {
   // Whatever the launcher left (it stops the servers itself with --down; not when it failed
   // half-way through bringing them up).
   await down({ root: platform.root, portBase: PORT_BASE });
-  await rm(platform.root, { recursive: true, force: true });
-  expect(code, platform.output()).toBe(0);
+  const printed = output();
+  await rm(platform.home, { recursive: true, force: true });
+  expect(code, printed).toBe(0);
 }, 90_000);
 
 describe('the platform under npm start', () => {

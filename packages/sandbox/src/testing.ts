@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
 import { SandboxError, SandboxErrorCode } from './errors.js';
 import { waitForReplicaCatchUp } from './mariadb.js';
+// Tests poll with the same helper the sandbox waits on its servers with.
+export { waitFor, type WaitOptions } from './process.js';
 import type { SandboxInfo } from './types.js';
 // The augmentation below needs vitest's types in this program.
 import type {} from 'vitest';
